@@ -1,0 +1,207 @@
+"""The command line: builds everything from the configuration; imported by nothing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from monitor import __version__
+from monitor.config import Config, load_config, mask_url, resolve_zone
+from monitor.errors import ConfigError, MonitorError
+from monitor.fetch import FetchLimits
+from monitor.match import Matcher
+from monitor.notify.digest import build_entries, render_digest
+from monitor.pipeline import FeedSource, poll_once
+from monitor.report import Progress, outcome_table, truncate
+from monitor.store import Repository, open_engine
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor", description="Watch the news about the Kosovo–Serbia dialogue.")
+    parser.add_argument("--version", action="version", version=f"dialogue-monitor {__version__}")
+    parser.add_argument("--config", default="config.yaml", help="configuration file (default: ./config.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("check", help="validate the configuration and print a summary")
+
+    poll = commands.add_parser("poll", help="poll the sources")
+    poll.add_argument("--once", action="store_true", required=True, help="poll every enabled source once and exit")
+
+    digest = commands.add_parser("digest", help="render the digest of matched items")
+    digest.add_argument("--preview", action="store_true", required=True, help="render without sending")
+    digest.add_argument("--since", help="only items first seen since: an ISO date/time or an age like 24h, 7d")
+    digest.add_argument("--out", help="write the HTML digest to FILE and the text beside it (FILE with .txt)")
+
+    items = commands.add_parser("items", help="list stored items, newest first")
+    items.add_argument("--matched", action="store_true", help="only items about the dialogue")
+    items.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+
+    commands.add_parser("sources", help="list the configured sources and how their last poll went")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        handler = _HANDLERS[args.command]
+        return handler(args, config, out)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _repository(config: Config) -> Repository:
+    return Repository(open_engine(config.database.url))
+
+
+def cmd_check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    sources = config.sources
+    enabled = config.enabled_sources
+    print(f"{args.config}: OK", file=out)
+    print(f"  database     {mask_url(config.database.url)}", file=out)
+    print(f"  sources      {len(sources)} configured, {len(enabled)} enabled", file=out)
+    groups: tuple[tuple[str, list[str]], ...] = (
+        ("by language", [s.language for s in enabled]),
+        ("by origin", [s.origin for s in enabled]),
+        ("by kind", [s.kind for s in enabled]),
+    )
+    for label, values in groups:
+        counts = ", ".join(f"{v} {values.count(v)}" for v in sorted(set(values)))
+        print(f"    {label:<12} {counts}", file=out)
+    print(f"  subscribers  {len(config.subscribers)}", file=out)
+    for sub in config.subscribers:
+        print(f"    {sub.name} ({sub.kind})", file=out)
+    profile = config.profile
+    print(
+        f"  profile      {len(profile.dialogue_terms)} dialogue terms, {len(profile.topics)} topics, "
+        f"{len(profile.actors)} actors",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    feeds = [FeedSource(s.name, s.url, s.language) for s in config.enabled_sources if s.kind == "feed"]
+    repo = _repository(config)
+    matcher = Matcher.compile(config.profile)
+    http = config.http
+    limits = FetchLimits(
+        user_agent=http.user_agent,
+        timeout_seconds=http.timeout_seconds,
+        connect_timeout_seconds=http.connect_timeout_seconds,
+        max_body_bytes=http.max_body_bytes,
+        max_redirects=http.max_redirects,
+        concurrency=http.concurrency,
+        per_host_concurrency=http.per_host_concurrency,
+    )
+    progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
+    outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None))
+    if progress:
+        progress.close()
+    print(outcome_table(outcomes), file=out)
+    failed = sum(1 for o in outcomes if o.status == "error")
+    new = sum(o.new_items for o in outcomes)
+    matches = sum(o.new_matches for o in outcomes)
+    print(
+        f"\n{len(outcomes)} sources polled, {failed} failed; {new} new items, {matches} about the dialogue.",
+        file=out,
+    )
+    # Non-zero only when nothing could be polled at all, so cron jobs notice a dead network.
+    return EXIT_FAILURE if outcomes and failed == len(outcomes) else EXIT_OK
+
+
+def parse_since(value: str | None, now: datetime) -> datetime | None:
+    if not value:
+        return None
+    age = re.fullmatch(r"(\d+)\s*([mhdw])", value.strip())
+    if age:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[age.group(2)]
+        return now - timedelta(**{unit: int(age.group(1))})
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise MonitorError(
+            f"--since {value!r}: expected an ISO date/time (2026-11-22, 2026-11-22T07:00) or an age (24h, 7d)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def cmd_digest(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    now = datetime.now(UTC)
+    since = parse_since(args.since, now)
+    repo = _repository(config)
+    stored = repo.items(matched_only=True, since=since, limit=config.digest.max_items)
+    zone = resolve_zone(config.digest.timezone)
+    titles = {s.name: s.title for s in config.sources}
+    digest = render_digest(build_entries(stored, zone, titles), now, zone)
+    if args.out:
+        html_path = Path(args.out)
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(digest.html, encoding="utf-8")
+        text_path = html_path.with_suffix(".txt")
+        text_path.write_text(digest.text, encoding="utf-8")
+        print(f"{digest.subject}\nwrote {html_path} and {text_path}", file=out)
+    else:
+        print(digest.text, file=out)
+    return EXIT_OK
+
+
+def cmd_items(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    if args.limit < 1:
+        raise MonitorError("--limit must be at least 1")
+    repo = _repository(config)
+    zone = resolve_zone(config.digest.timezone)
+    rows = repo.items(matched_only=args.matched, limit=args.limit)
+    for stored in rows:
+        item = stored.item
+        when = (item.published or stored.first_seen).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        mark = "*" if stored.match else " "
+        print(f"{stored.id:>6} {mark} {when}  {item.source:<18} {truncate(item.title, 90)}", file=out)
+        if item.url:
+            print(f"{'':>27}{item.url}", file=out)
+    if not rows:
+        print("no items stored yet; run 'monitor poll --once'", file=out)
+    return EXIT_OK
+
+
+def cmd_sources(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    states = _repository(config).source_states()
+    zone = resolve_zone(config.digest.timezone)
+    for source in config.sources:
+        state = states.get(source.name)
+        flag = "on " if source.enabled else "off"
+        if state is None or state.last_polled_at is None:
+            status = "never polled"
+        elif state.last_status == "error":
+            since = state.failing_since.astimezone(zone).strftime("%Y-%m-%d %H:%M") if state.failing_since else "?"
+            status = f"FAILING since {since} ({state.consecutive_errors}x): {state.last_error_message}"
+        else:
+            status = f"{state.last_status}, {state.items_total} items"
+        print(f"{flag} {source.name:<22} {source.kind:<4} {source.language}  {truncate(status, 100)}", file=out)
+    return EXIT_OK
+
+
+_HANDLERS = {
+    "check": cmd_check,
+    "poll": cmd_poll,
+    "digest": cmd_digest,
+    "items": cmd_items,
+    "sources": cmd_sources,
+}

@@ -1,0 +1,371 @@
+"""The configuration, parsed once from ``config.yaml`` into typed, frozen objects.
+
+Every mistake is collected (not just the first) and reported as a ``Problem`` naming the
+file, the key path (``sources[3] (kossev).url``) and what is expected. ``${NAME}`` reads an
+environment variable, and only in the keys that hold secrets (``SECRET_PATHS``), so that the
+file stays the single place where behaviour is configured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from monitor.errors import ConfigError, Problem
+from monitor.match.profile import MatchProfile
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+# Key paths (with * for any list index) where ${NAME} may be used: secrets only.
+SECRET_PATHS = (
+    "database.url",
+    "smtp.username",
+    "smtp.password",
+    "subscribers.*.secret",
+    "subscribers.*.url",
+)
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    return value
+
+
+HttpUrlStr = Annotated[str, Field(min_length=8)]
+
+
+class DatabaseConfig(Frozen):
+    url: str = "sqlite:///data/monitor.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError(
+                f"expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB, got {mask_url(value)!r}"
+            )
+        return value
+
+
+class HttpConfig(Frozen):
+    user_agent: str = "dialogue-monitor/0.1 (+https://github.com/dialogue-monitor/dialogue-monitor)"
+    timeout_seconds: float = Field(30.0, gt=0, description="total deadline for one request")
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    max_body_bytes: int = Field(10_000_000, gt=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(8, ge=1, le=256)
+    per_host_concurrency: int = Field(2, ge=1, le=64)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _has_contact(cls, value: str) -> str:
+        if "http://" not in value and "https://" not in value and "@" not in value:
+            raise ValueError("the User-Agent should carry a contact URL or address, e.g. 'name/1.0 (+https://…)'")
+        return value
+
+
+class PageSelectors(Frozen):
+    links: str
+    title: str | None = None
+    date: str | None = None
+    article_text: str | None = None
+    article_date: str | None = None
+
+
+class SourceConfig(Frozen):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    title: str
+    kind: Literal["feed", "page"] = "feed"
+    url: str
+    language: Literal["en", "sq", "sr"]
+    origin: Literal["pristina", "belgrade", "international"]
+    enabled: bool = True
+    interval_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
+    full_text: bool = False
+    selectors: PageSelectors | None = None
+    note: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+class PollingConfig(Frozen):
+    interval_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+
+
+class Schedule(Frozen):
+    cron: str = "0 7 * * *"
+    timezone: str = "Europe/Pristina"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"expected a cron expression of 5 fields (minute hour day month weekday), got {value!r}")
+        return value
+
+
+class Filters(Frozen):
+    topics: tuple[str, ...] = ()
+    languages: tuple[Literal["en", "sq", "sr"], ...] = ()
+    sources: tuple[str, ...] = ()
+    min_score: float = 0.0
+
+
+class EmailSubscriber(Frozen):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    kind: Literal["email"]
+    to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
+    schedule: Schedule = Schedule()
+    filters: Filters = Filters()
+    when_empty: Literal["skip", "note"] = "skip"
+    enabled: bool = True
+
+
+class WebhookSubscriber(Frozen):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    kind: Literal["webhook"]
+    url: SecretStr
+    secret: SecretStr | None = None
+    mode: Literal["immediate", "digest"] = "immediate"
+    format: Literal["json", "slack"] = "json"
+    schedule: Schedule = Schedule()
+    filters: Filters = Filters()
+    when_empty: Literal["skip", "note"] = "skip"
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        _check_http_url(value.get_secret_value())
+        return value
+
+
+Subscriber = Annotated[EmailSubscriber | WebhookSubscriber, Field(discriminator="kind")]
+
+
+class SmtpConfig(Frozen):
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    sender: str = Field("dialogue-monitor <monitor@localhost>", min_length=3)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class DigestConfig(Frozen):
+    timezone: str = "Europe/Pristina"
+    max_items: int = Field(500, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class Config(Frozen):
+    database: DatabaseConfig = DatabaseConfig()
+    http: HttpConfig = HttpConfig()
+    polling: PollingConfig = PollingConfig()
+    digest: DigestConfig = DigestConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    subscribers: tuple[Subscriber, ...] = ()
+    profile: MatchProfile
+
+    def source(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    @property
+    def enabled_sources(self) -> tuple[SourceConfig, ...]:
+        return tuple(s for s in self.sources if s.enabled)
+
+
+# Kosovo has no zone of its own in the IANA database; desks naturally write Pristina.
+ZONE_ALIASES = {"Europe/Pristina": "Europe/Belgrade", "Europe/Prishtina": "Europe/Belgrade"}
+
+
+def resolve_zone(name: str) -> ZoneInfo:
+    return ZoneInfo(ZONE_ALIASES.get(name, name))
+
+
+def check_timezone(value: str) -> str:
+    try:
+        resolve_zone(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected an IANA time zone such as 'Europe/Belgrade', got {value!r}") from None
+    return value
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a ``scheme://user:password@host`` URL."""
+    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute secrets and validate; raise ``ConfigError`` listing every problem."""
+    path = Path(path)
+    file = str(path)
+    env = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(file, "", "file not found; pass --config PATH or create config.yaml")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, "", f"cannot read the file: {exc}")]) from None
+    return parse_config(text, file, env)
+
+
+def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(file, where, f"not valid YAML: {reason}")]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem(file, "", "expected a mapping of sections (database, http, sources, …) at the top")])
+    problems: list[Problem] = []
+    raw = _substitute_env(raw, (), file, environ, problems)
+    problems.extend(_duplicate_names(raw, file))
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, raw, file))
+        config = None
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def _path_text(loc: Sequence[str | int], raw: Any) -> str:
+    """('sources', 3, 'url') → 'sources[3] (kossev).url', naming list entries by their name."""
+    out = ""
+    node = raw
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("name"), str):
+                out += f" ({node['name']})"
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _problems_from(exc: ValidationError, raw: Any, file: str) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        # Union members add their tag to the path ('subscribers', 0, 'email', 'to'): drop it.
+        loc = [p for p in error["loc"] if p not in ("email", "webhook") or error["type"] == "missing"]
+        loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+        message = _message_for(error)
+        problems.append(Problem(file, _path_text(loc, raw), message))
+    return problems
+
+
+def _message_for(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key; check its spelling against the configuration reference in README.md"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        return f"{error['msg'].replace('Input should be', 'expected')}, got {error['input']!r}"
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return "expected 'kind: email' or 'kind: webhook'"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        return f"got {error['input']!r}, which does not have the expected form ({error['ctx']['pattern']})"
+    return (
+        f"{error['msg']}, got {error['input']!r}"
+        if "input" in error and not isinstance(error["input"], dict | list)
+        else str(error["msg"])
+    )
+
+
+def _substitute_env(
+    node: Any, path: tuple[str, ...], file: str, env: Mapping[str, str], problems: list[Problem]
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute_env(v, (*path, str(k)), file, env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute_env(v, (*path, "*"), file, env, problems) for v in node]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+    dotted = ".".join(path)
+    if dotted not in SECRET_PATHS:
+        problems.append(
+            Problem(
+                file,
+                dotted,
+                "${…} is only for secrets (" + ", ".join(SECRET_PATHS) + "); write the value itself",
+            )
+        )
+        return node
+
+    def replace(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in env:
+            problems.append(
+                Problem(file, dotted, f"environment variable {name} is not set; export it or edit the file")
+            )
+            return ""
+        return env[name]
+
+    return _ENV_REF.sub(replace, node)
+
+
+def _duplicate_names(raw: dict[str, Any], file: str) -> list[Problem]:
+    problems = []
+    for section in ("sources", "subscribers"):
+        entries = raw.get(section)
+        if not isinstance(entries, list):
+            continue
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                problems.append(
+                    Problem(
+                        file,
+                        f"{section}[{index}] ({name}).name",
+                        f"duplicate name; {section}[{seen[name]}] has it too",
+                    )
+                )
+            else:
+                seen[name] = index
+    return problems

@@ -1,0 +1,1 @@
+"""Notification: digests (and later webhook alerts) built from stored matches."""

@@ -1,0 +1,1 @@
+"""Turning fetched bytes into ``FeedEntry`` records: feeds (feedparser), pages (bs4)."""

@@ -1,0 +1,138 @@
+"""Plain, frozen records that cross stage boundaries (stdlib only).
+
+Named by what they are at each step of the line:
+``Fetched``/``NotModified`` (fetch) → ``FeedEntry`` (parse) → ``Item`` (identify)
+→ ``MatchResult`` (match) → ``SourceOutcome`` (one poll of one source, for reports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What a server gave us to ask "has it changed?" next time (conditional GET)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str
+    final_url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    validators: Validators
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    url: str
+    validators: Validators
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One entry as a feed (or page) gave it, already normalised to plain text and UTC."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    text: str
+    published: datetime | None
+    language: str | None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    entries: tuple[FeedEntry, ...]
+    # feedparser's "bozo" reason when the document was ill-formed but still gave entries.
+    warning: str | None = None
+    ttl_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An entry with its identity: what the store keeps once."""
+
+    source: str
+    key: str
+    url: str | None
+    guid: str | None
+    title: str
+    text: str
+    published: datetime | None
+    language: str | None
+    content_hash: str
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Why an item is (or is not) about the dialogue, so an editor can see the reason."""
+
+    relevant: bool
+    score: float
+    snippets: tuple[str, ...] = ()
+    actors: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    meeting_level: str | None = None
+    rule: str | None = None
+
+
+class OutcomeStatus(StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    """The result of polling one source once: a value, never an exception."""
+
+    source: str
+    status: OutcomeStatus
+    entries: int = 0
+    new_items: int = 0
+    new_matches: int = 0
+    error_kind: str | None = None
+    error_message: str | None = None
+    warning: str | None = None
+    elapsed: float = 0.0
+    validators: Validators = field(default_factory=Validators)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as read back from the store, with its match when it has one."""
+
+    id: int
+    item: Item
+    first_seen: datetime
+    match: MatchResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store remembers about a source between polls."""
+
+    name: str
+    validators: Validators = field(default_factory=Validators)
+    last_status: str | None = None
+    last_error_kind: str | None = None
+    last_error_message: str | None = None
+    last_polled_at: datetime | None = None
+    last_ok_at: datetime | None = None
+    failing_since: datetime | None = None
+    consecutive_errors: int = 0
+    items_total: int = 0
