@@ -99,7 +99,6 @@ def cmd_check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     feeds = [FeedSource(s.name, s.url, s.language) for s in config.enabled_sources if s.kind == "feed"]
-    repo = _repository(config)
     matcher = Matcher.compile(config.profile)
     http = config.http
     limits = FetchLimits(
@@ -112,7 +111,8 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         per_host_concurrency=http.per_host_concurrency,
     )
     progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
-    outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None))
+    with _repository(config) as repo:
+        outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None))
     if progress:
         progress.close()
     print(outcome_table(outcomes), file=out)
@@ -146,8 +146,8 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
 def cmd_digest(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     now = datetime.now(UTC)
     since = parse_since(args.since, now)
-    repo = _repository(config)
-    stored = repo.items(matched_only=True, since=since, limit=config.digest.max_items)
+    with _repository(config) as repo:
+        stored = repo.items(matched_only=True, since=since, limit=config.digest.max_items)
     zone = resolve_zone(config.digest.timezone)
     titles = {s.name: s.title for s in config.sources}
     digest = render_digest(build_entries(stored, zone, titles), now, zone)
@@ -166,9 +166,9 @@ def cmd_digest(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 def cmd_items(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     if args.limit < 1:
         raise MonitorError("--limit must be at least 1")
-    repo = _repository(config)
     zone = resolve_zone(config.digest.timezone)
-    rows = repo.items(matched_only=args.matched, limit=args.limit)
+    with _repository(config) as repo:
+        rows = repo.items(matched_only=args.matched, limit=args.limit)
     for stored in rows:
         item = stored.item
         when = (item.published or stored.first_seen).astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -182,7 +182,8 @@ def cmd_items(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def cmd_sources(args: argparse.Namespace, config: Config, out: TextIO) -> int:
-    states = _repository(config).source_states()
+    with _repository(config) as repo:
+        states = repo.source_states()
     zone = resolve_zone(config.digest.timezone)
     for source in config.sources:
         state = states.get(source.name)

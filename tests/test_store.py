@@ -1,0 +1,68 @@
+"""The repository on SQLite and on PostgreSQL: items stored once, poll outcomes atomic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from monitor.identity import identify
+from monitor.store import Repository, open_engine
+from monitor.types import FeedEntry, MatchResult, OutcomeStatus, SourceOutcome, Validators
+
+NOW = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+RELEVANT = MatchResult(
+    True, 4.0, ("Chief negotiators met in Brussels.",), ("bislimi",), ("asm",), None, "dialogue+party"
+)
+IRRELEVANT = MatchResult(False, 0.0)
+
+
+def entry(n: int, link: str | None = None, guid: str | None = None) -> FeedEntry:
+    return FeedEntry(guid=guid, link=link, title=f"Title {n}", text=f"Text {n}", published=NOW, language="en")
+
+
+def ok(source: str, etag: str = '"v1"') -> SourceOutcome:
+    return SourceOutcome(source, OutcomeStatus.OK, validators=Validators(etag, "Sun, 22 Nov 2026 06:00:00 GMT"))
+
+
+def test_items_are_stored_once_and_matches_kept(database_url: str) -> None:
+    with Repository(open_engine(database_url)) as repo:
+        items = [identify("wire", entry(i, f"https://wire.example/a/{i}"), "en") for i in range(3)]
+        new = repo.unknown(items)
+        assert len(new) == 3
+        inserted = repo.commit_poll(
+            ok("wire"), [(new[0], RELEVANT), (new[1], IRRELEVANT), (new[2], IRRELEVANT)], "m1", NOW
+        )
+        assert len(inserted) == 3
+        assert repo.unknown(items) == []
+        # storing the same again inserts nothing, even when the caller did not filter first
+        assert repo.commit_poll(ok("wire"), [(items[0], RELEVANT)], "m1", NOW) == []
+        assert repo.count_items() == 3
+        matched = repo.items(matched_only=True)
+        assert [s.item.title for s in matched] == ["Title 0"]
+        assert matched[0].match == RELEVANT
+        assert matched[0].first_seen == NOW
+
+
+def test_guid_known_in_the_same_source_is_not_new_even_under_a_new_link(database_url: str) -> None:
+    with Repository(open_engine(database_url)) as repo:
+        first = identify("wire", entry(1, "https://wire.example/a/old-slug", guid="g-1"), "en")
+        repo.commit_poll(ok("wire"), [(first, IRRELEVANT)], "m1", NOW)
+        moved = identify("wire", entry(1, "https://wire.example/a/new-slug", guid="g-1"), "en")
+        assert repo.unknown([moved]) == []
+        other_source = identify("other", entry(1, "https://other.example/x", guid="g-1"), "en")
+        assert repo.unknown([other_source]) == [other_source]
+
+
+def test_source_state_tracks_validators_and_failures(database_url: str) -> None:
+    with Repository(open_engine(database_url)) as repo:
+        repo.commit_poll(ok("wire", '"abc"'), [], "m1", NOW)
+        assert repo.source_state("wire").validators.etag == '"abc"'
+        failed = SourceOutcome("wire", OutcomeStatus.ERROR, error_kind="timeout", error_message="fetch: slow")
+        repo.commit_poll(failed, [], "m1", NOW)
+        repo.commit_poll(failed, [], "m1", NOW)
+        state = repo.source_state("wire")
+        assert state.consecutive_errors == 2
+        assert state.failing_since == NOW
+        assert state.validators.etag == '"abc"', "an error must not forget the validators"
+        repo.commit_poll(ok("wire", '"abd"'), [], "m1", NOW)
+        state = repo.source_state("wire")
+        assert (state.consecutive_errors, state.failing_since, state.last_status) == (0, None, "ok")
