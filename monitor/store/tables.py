@@ -79,6 +79,9 @@ class MatchRow(SQLModel, table=True):
     rule: str | None = Field(default=None, sa_column=Column(Text))
     matcher_version: str = Field(max_length=40)
     matched_at: datetime = _time(nullable=False, index=True)
+    # False for matches found later by re-applying the profile to old items (``monitor rematch``):
+    # those are shown but never sent to subscribers as news.
+    notify: bool = True
 
 
 class PollRow(SQLModel, table=True):
