@@ -15,6 +15,7 @@ from monitor import __version__
 from monitor.config import Config, load_config, mask_url, resolve_zone
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import FetchLimits
+from monitor.identity import KeyPolicy
 from monitor.match import Matcher
 from monitor.notify.digest import build_entries, render_digest
 from monitor.pipeline import FeedSource, poll_once
@@ -196,6 +197,10 @@ def cmd_sources(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         else:
             status = f"{state.last_status}, {state.items_total} items"
         print(f"{flag} {source.name:<22} {source.kind:<4} {source.language}  {truncate(status, 100)}", file=out)
+        if state is not None and state.key_policy == KeyPolicy.LINK_DATE:
+            share = f"{state.guid_problem_share:.0%}" if state.guid_problem_share is not None else "?"
+            note = f"items keyed by link+date: the feed's GUIDs are unreliable ({share} empty or repeated last poll)"
+            print(f"{'':<35}{note}", file=out)
     return EXIT_OK
 
 

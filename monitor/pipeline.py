@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.identity import identify
+from monitor.identity import KeyPolicy, check_guids, choose_key_policy, identify
 from monitor.match import Matcher
 from monitor.parse.feed import parse_feed
 from monitor.store import Repository
-from monitor.types import Fetched, Item, MatchResult, OutcomeStatus, SourceOutcome, Validators
+from monitor.types import Fetched, Item, MatchResult, OutcomeStatus, SourceOutcome, SourceState, Validators
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ async def poll_source(source: FeedSource, fetcher: Fetcher, repo: Repository, ma
             )
             repo.commit_poll(outcome, [], matcher.version)
             return outcome
-        return _store_fetched(source, response, repo, matcher, started)
+        return _store_fetched(source, state, response, repo, matcher, started)
     except MonitorError as exc:
         outcome = _error_outcome(source.name, exc, time.monotonic() - started)
         try:
@@ -79,10 +79,12 @@ async def poll_source(source: FeedSource, fetcher: Fetcher, repo: Repository, ma
 
 
 def _store_fetched(
-    source: FeedSource, response: Fetched, repo: Repository, matcher: Matcher, started: float
+    source: FeedSource, state: SourceState, response: Fetched, repo: Repository, matcher: Matcher, started: float
 ) -> SourceOutcome:
     parsed = parse_feed(response.body, response.headers, response.final_url)
-    items = [identify(source.name, entry, source.language) for entry in parsed.entries]
+    guids = check_guids(parsed.entries)
+    policy = choose_key_policy(KeyPolicy(state.key_policy), guids)
+    items = [identify(source.name, entry, source.language, policy) for entry in parsed.entries]
     new = repo.unknown(items)
     matched = match_items(matcher, new)
     relevant = sum(1 for _, m in matched if m.relevant)
@@ -95,6 +97,8 @@ def _store_fetched(
         warning=parsed.warning,
         elapsed=time.monotonic() - started,
         validators=response.validators,
+        key_policy=policy.value,
+        guid_problem_share=guids.share if guids.entries else None,
     )
     inserted = repo.commit_poll(outcome, matched, matcher.version)
     if len(inserted) != len(new):  # another writer stored some of them first

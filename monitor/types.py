@@ -110,6 +110,10 @@ class SourceOutcome:
     warning: str | None = None
     elapsed: float = 0.0
     validators: Validators = field(default_factory=Validators)
+    # How this poll keyed the feed's items ("url+guid" or "link+date", see identity.KeyPolicy) and
+    # the share of its entries with an empty or repeated GUID; None when nothing was parsed.
+    key_policy: str | None = None
+    guid_problem_share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +140,5 @@ class SourceState:
     failing_since: datetime | None = None
     consecutive_errors: int = 0
     items_total: int = 0
+    key_policy: str = "url+guid"
+    guid_problem_share: float | None = None

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from monitor.errors import StorageError
+from monitor.identity import legacy_key
 from monitor.store.tables import ItemRow, MatchRow, PollRow, SourceRow
 from monitor.types import (
     Item,
@@ -91,7 +92,28 @@ class Repository:
                         select(col(ItemRow.guid)).where(col(ItemRow.source) == source, col(ItemRow.guid).in_(chunk))
                     ).scalars()
                     known_guids.update((source, g) for g in rows)
-        return [i for k, i in unique.items() if k not in known_keys and (i.source, i.guid) not in known_guids]
+            fresh = [i for k, i in unique.items() if k not in known_keys and (i.source, i.guid) not in known_guids]
+            stored_before_switch = self._stored_under_legacy_keys(session, fresh)
+        return [i for i in fresh if i.key not in stored_before_switch]
+
+    def _stored_under_legacy_keys(self, session: Session, items: Sequence[Item]) -> set[str]:
+        """Keys of link+date items already stored under the key their feed used before the switch.
+
+        Same link, same source and same published minute: the same item, not a new one.
+        """
+        legacy = {lk: i for i in items if (lk := legacy_key(i)) is not None}
+        found: set[str] = set()
+        for chunk in _chunks(list(legacy), 500):
+            rows = session.execute(
+                select(col(ItemRow.key), col(ItemRow.source), col(ItemRow.published_at)).where(
+                    col(ItemRow.key).in_(chunk)
+                )
+            ).all()
+            for key, source, published in rows:
+                item = legacy[key]
+                if source == item.source and _same_minute(published, item.published):
+                    found.add(item.key)
+        return found
 
     def commit_poll(
         self,
@@ -148,6 +170,9 @@ class Repository:
             row.failing_since = None
             row.last_ok_at = now
             row.items_total += inserted
+            if outcome.key_policy is not None:
+                row.key_policy = outcome.key_policy
+                row.guid_problem_share = outcome.guid_problem_share
         session.add(row)
         session.add(
             PollRow(
@@ -183,6 +208,12 @@ class Repository:
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _same_minute(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return False
+    return a.astimezone(UTC).replace(second=0, microsecond=0) == b.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def _item_values(item: Item, now: datetime) -> dict[str, Any]:
@@ -255,4 +286,6 @@ def _state(row: SourceRow) -> SourceState:
         failing_since=row.failing_since,
         consecutive_errors=row.consecutive_errors,
         items_total=row.items_total,
+        key_policy=row.key_policy,
+        guid_problem_share=row.guid_problem_share,
     )

@@ -46,6 +46,9 @@ class SourceRow(SQLModel, table=True):
     failing_since: datetime | None = _time()
     consecutive_errors: int = 0
     items_total: int = 0
+    # "url+guid", or "link+date" once the feed's GUIDs proved untrustworthy (identity.KeyPolicy).
+    key_policy: str = Field(default="url+guid", max_length=20)
+    guid_problem_share: float | None = None
 
 
 class ItemRow(SQLModel, table=True):
