@@ -91,8 +91,8 @@ def cmd_check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         print(f"    {sub.name} ({sub.kind})", file=out)
     profile = config.profile
     print(
-        f"  profile      {len(profile.dialogue_terms)} dialogue terms, {len(profile.topics)} topics, "
-        f"{len(profile.actors)} actors",
+        f"  profile      {len(profile.dialogue)} dialogue terms, {len(profile.topics)} topics, "
+        f"{len(profile.actors)} actors, threshold {profile.threshold:g}",
         file=out,
     )
     return EXIT_OK

@@ -87,6 +87,8 @@ class MatchResult:
     topics: tuple[str, ...] = ()
     meeting_level: str | None = None
     rule: str | None = None
+    # The snippets again, with each matched term between ⟦ and ⟧ (for display; not stored).
+    marked_snippets: tuple[str, ...] = ()
 
 
 class OutcomeStatus(StrEnum):

@@ -1,60 +1,442 @@
-"""A keyword matcher: word-bounded, case-insensitive terms compiled into one regex per group."""
+"""Deciding whether an item is about the Kosovo–Serbia dialogue, with the evidence for it.
+
+An item is read as sentences (the title is one). Terms of the profile are found in the folded
+text (``terms.py``); each finding is then weighed *in its sentence*:
+
+- a dialogue word counts when its sentence also names a party (Kosovo or Serbia side, actors
+  included) or the EU, and counts most when it names both parties; it does not count next to a
+  word that gives it another sense (social dialogue, dialogue with the opposition), nor in a
+  sentence about another dialogue (Armenia–Azerbaijan, Serbia's EU accession) that does not
+  name both parties;
+- talks/meeting words count when their sentence names both parties;
+- strong topics (the Association, the Brussels and Ohrid agreements) count in an item that
+  names a party; context topics (energy, plates, missing persons) only in a dialogue context;
+- actors count by role: the EU envoys for the dialogue a lot, leaders a little.
+
+The points add up to the score; the item is relevant from ``threshold`` on. The ``rule`` is the
+strongest single piece of evidence (``combined:`` when no single piece reaches the threshold).
+Every weight is in the profile (``weights``), so the arithmetic is visible to editors.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
-from monitor.match.profile import MatchProfile
+from monitor.match.fold import fold, prepare
+from monitor.match.profile import MatchProfile, Term, term_languages, term_text
+from monitor.match.terms import Entry, Found, TermIndex, compile_term
 from monitor.types import MatchResult
 
+MARK_OPEN, MARK_CLOSE = "⟦", "⟧"
+MAX_SNIPPETS = 3
+MAX_SNIPPET_CHARS = 320
 
-def _pattern(terms: Iterable[str]) -> re.Pattern[str]:
-    alternatives = sorted({re.escape(t.strip()) for t in terms if t.strip()}, key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+# A sentence ends at a line break, or at . ! ? … (and closing quotes) before a capital or digit.
+_SENTENCE_BREAK = re.compile(
+    r"\n\s*|[.!?…]+[\"'»”’)\]]*\s+(?=[\"'«“„(\[]*[A-Z0-9À-ÞČĆŠŽĐЀ-Я])"  # noqa: RUF001
+)
+
+# Kinds whose presence can make an item relevant: without one of them, it is not.
+_ANCHOR_KINDS = frozenset({"dialogue", "talks", "topic", "actor", "level"})
+_VOIDABLE = frozenset({"dialogue", "talks", "topic", "level"})
 
 
 @dataclass(frozen=True, slots=True)
-class _Group:
-    id: str
-    label: str
-    pattern: re.Pattern[str]
+class Evidence:
+    points: float
+    rule: str
+    reason: str
+    finding: Found
+    sentence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    reason: str
+    finding: Found
+    sentence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Everything ``monitor explain`` shows: the decision and every finding with its weight."""
+
+    result: MatchResult
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+    evidence: tuple[Evidence, ...] = ()
+    ignored: tuple[Ignored, ...] = ()
+    found: tuple[Found, ...] = field(default=())
 
 
 class Matcher:
     def __init__(self, profile: MatchProfile) -> None:
         self.profile = profile
-        self._dialogue = _pattern(profile.dialogue_terms)
-        self._party = _pattern(profile.party_terms)
-        self._topics = tuple(_Group(g.id, g.label, _pattern(g.terms)) for g in profile.topics)
-        self._actors = tuple(_Group(g.id, g.label, _pattern(g.terms)) for g in profile.actors)
+        self.weights = profile.weights
+        endings = sorted({b"", *(fold(prepare(e)).replace(b" ", b"") for e in profile.endings)})
+        compiled = [(entry, first) for entry, first in _entries(profile, endings)]
+        self._index = TermIndex(compiled)
+        self._anchor_keys = frozenset(
+            form for form, entries in self._index.by_first.items() if any(e.kind in _ANCHOR_KINDS for e in entries)
+        )
+        self._labels = {g.id: g.label for g in (*profile.topics, *profile.actors, *profile.meeting_levels)}
+        self._actors = {a.id: a for a in profile.actors}
+        self._topics = {t.id: t for t in profile.topics}
+        self._level_order = {g.id: i for i, g in enumerate(profile.meeting_levels)}
         self.version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:12]
 
     @classmethod
     def compile(cls, profile: MatchProfile) -> Matcher:
         return cls(profile)
 
-    def match(self, title: str, text: str, language: str | None = None) -> MatchResult:
-        body = f"{title}\n{text}"
-        dialogue = self._dialogue.search(body) is not None
-        party = self._party.search(body) is not None
-        topics = tuple(g.id for g in self._topics if g.pattern.search(body))
-        actors = tuple(g.id for g in self._actors if g.pattern.search(body))
-        score = 2.0 * (dialogue and party) + 2.0 * len(topics) + 0.5 * len(actors)
-        if dialogue and party:
-            rule = "dialogue+party"
-        elif topics:
-            rule = "topic:" + topics[0]
-        else:
-            rule = None
-        relevant = rule is not None and score >= self.profile.min_score
-        snippets = tuple(self._snippets(body)) if relevant else ()
-        return MatchResult(relevant, score, snippets, actors, topics, None, rule if relevant else None)
+    def label(self, group_id: str) -> str:
+        return self._labels.get(group_id, group_id)
 
-    def _snippets(self, body: str) -> Iterable[str]:
-        for sentence in re.split(r"(?<=[.!?])\s+|\n+", body):
-            if self._dialogue.search(sentence) or any(g.pattern.search(sentence) for g in self._topics):
-                yield sentence.strip()[:400]
-                return
+    def match(self, title: str, text: str, language: str | None = None) -> MatchResult:
+        body = prepare(f"{title}\n{text}" if text else title)
+        folded = fold(body)
+        words = set(folded.split())
+        if words.isdisjoint(self._anchor_keys):
+            return MatchResult(False, 0.0)
+        return self._analyse(body, folded, words, language).result
+
+    def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
+        body = prepare(f"{title}\n{text}" if text else title)
+        folded = fold(body)
+        return self._analyse(body, folded, set(folded.split()), language)
+
+    # ------------------------------------------------------------------ analysis
+
+    def _analyse(self, body: str, folded: bytes, words: set[bytes], language: str | None) -> Explanation:
+        lang = _primary_language(language)
+        found = [
+            f
+            for f in self._index.find(folded, words & self._index.keys)
+            if not f.entry.languages or lang is None or lang in f.entry.languages
+        ]
+        starts = [0, *(m.end() for m in _SENTENCE_BREAK.finditer(body))]
+        sentences = tuple((a, b) for a, b in zip(starts, [*starts[1:], len(body)], strict=True))
+
+        def sentence_of(f: Found) -> int:
+            return bisect_right(starts, f.start) - 1
+
+        located = [(f, sentence_of(f)) for f in found]
+        evidence, ignored = self._weigh(located)
+        score = round(sum(e.points for e in evidence), 2)
+        relevant = score >= self.profile.threshold and bool(evidence)
+        rule = _rule(evidence, self.profile.threshold) if relevant else None
+        counted = [e.finding for e in evidence]
+        topics = _unique(f.entry.group for f in counted if f.entry.kind == "topic")
+        actors = _unique(f.entry.group for f, _ in located if f.entry.kind == "actor")
+        levels = sorted(
+            {f.entry.group for f in counted if f.entry.kind == "level"}, key=lambda g: self._level_order.get(g, 99)
+        )
+        snippets, marked = _snippets(body, sentences, evidence, located) if relevant else ((), ())
+        result = MatchResult(
+            relevant=relevant,
+            score=score,
+            snippets=snippets,
+            actors=actors,
+            topics=topics,
+            meeting_level=levels[0] if levels and relevant else None,
+            rule=rule,
+            marked_snippets=marked,
+        )
+        return Explanation(result, body, sentences, tuple(evidence), tuple(ignored), tuple(found))
+
+    def _weigh(self, located: Sequence[tuple[Found, int]]) -> tuple[list[Evidence], list[Ignored]]:
+        w = self.weights
+        sides: dict[int, set[str]] = {}
+        eu: set[int] = set()
+        other: set[int] = set()
+        senses: list[tuple[Found, int]] = []
+        for f, s in located:
+            kind = f.entry.kind
+            if kind == "side":
+                sides.setdefault(s, set()).add(f.entry.group)
+            elif kind == "actor":
+                side = self._actors[f.entry.group].side
+                if side == "mediator":
+                    eu.add(s)
+                else:
+                    sides.setdefault(s, set()).add(side)
+            elif kind == "eu":
+                eu.add(s)
+            elif kind == "other":
+                other.add(s)
+            elif kind == "sense":
+                senses.append((f, s))
+        item_sides = set().union(*sides.values()) if sides else set()
+        evidence: list[Evidence] = []
+        ignored: list[Ignored] = []
+
+        def both(s: int) -> bool:
+            return len(sides.get(s, ())) >= 2
+
+        live: list[tuple[Found, int]] = []
+        for f, s in located:
+            if f.entry.kind in _VOIDABLE and s in other and not both(s):
+                ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
+            elif f.entry.kind == "dialogue" and (sense := self._sense_near(f, s, senses)) is not None:
+                ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
+            else:
+                live.append((f, s))
+
+        dialogue_context = bool(eu) or len(item_sides) >= 2
+        # dialogue words
+        graded: list[Evidence] = []
+        for f, s in live:
+            if f.entry.kind != "dialogue":
+                continue
+            here = sides.get(s, set())
+            if len(here) >= 2:
+                graded.append(
+                    Evidence(
+                        w.dialogue_both_sides,
+                        "dialogue+both-sides",
+                        "dialogue word, both parties in the sentence",
+                        f,
+                        s,
+                    )
+                )
+            elif here and s in eu:
+                graded.append(
+                    Evidence(
+                        w.dialogue_side_and_eu,
+                        "dialogue+side+eu",
+                        f"dialogue word with {_one(here)} and the EU in the sentence",
+                        f,
+                        s,
+                    )
+                )
+            elif here:
+                graded.append(
+                    Evidence(
+                        w.dialogue_one_side, "dialogue+side", f"dialogue word with {_one(here)} in the sentence", f, s
+                    )
+                )
+            elif s in eu and item_sides:
+                graded.append(Evidence(w.dialogue_eu, "dialogue+eu", "dialogue word with the EU in the sentence", f, s))
+            elif item_sides:
+                graded.append(
+                    Evidence(
+                        w.dialogue_in_item, "dialogue", "dialogue word; a party is named elsewhere in the item", f, s
+                    )
+                )
+            else:
+                ignored.append(Ignored("dialogue word, but neither party is named in the item", f, s))
+        if graded:
+            dialogue_context = True
+            graded.sort(key=lambda e: -e.points)
+            evidence.append(graded[0])
+            extra = [e for e in graded[1:] if e.points >= w.dialogue_one_side and e.sentence != graded[0].sentence]
+            for e in extra[:2]:
+                evidence.append(
+                    Evidence(
+                        w.dialogue_repeated, e.rule, "the dialogue named again: " + e.reason, e.finding, e.sentence
+                    )
+                )
+
+        # talks naming both parties
+        talks = [
+            Evidence(
+                w.talks_both_sides_and_eu if s in eu else w.talks_both_sides,
+                "talks+both-sides+eu" if s in eu else "talks+both-sides",
+                "talks or meeting with both parties" + (" and the EU" if s in eu else "") + " in the sentence",
+                f,
+                s,
+            )
+            for f, s in live
+            if f.entry.kind == "talks" and both(s)
+        ]
+        if talks:
+            dialogue_context = True
+            evidence.append(max(talks, key=lambda e: e.points))
+        for f, s in live:
+            if f.entry.kind == "talks" and not both(s):
+                ignored.append(Ignored("talks word without both parties in the sentence", f, s))
+
+        # actors
+        seen_actors: set[str] = set()
+        caps = {"envoy": w.envoy, "negotiator": 2 * w.negotiator, "leader": 2 * w.leader, "official": 2 * w.official}
+        spent = dict.fromkeys(caps, 0.0)
+        for f, s in live:
+            if f.entry.kind != "actor" or f.entry.group in seen_actors:
+                continue
+            seen_actors.add(f.entry.group)
+            actor = self._actors[f.entry.group]
+            points = {"envoy": w.envoy, "negotiator": w.negotiator, "leader": w.leader, "official": w.official}[
+                actor.role
+            ]
+            if actor.role in ("envoy", "official") and not item_sides:
+                ignored.append(Ignored(f"{actor.role} {actor.label}, but neither party is named", f, s))
+                continue
+            points = min(points, caps[actor.role] - spent[actor.role])
+            if points <= 0:
+                ignored.append(Ignored(f"{actor.role} {actor.label}: enough {actor.role}s already counted", f, s))
+                continue
+            spent[actor.role] += points
+            if actor.role in ("envoy", "negotiator"):
+                dialogue_context = True
+            evidence.append(Evidence(points, f"{actor.role}:{actor.id}", f"{actor.role} {actor.label}", f, s))
+
+        # topics
+        seen_topics: set[str] = set()
+        strong_counted = 0
+        context_points = 0.0
+        for f, s in live:
+            if f.entry.kind != "topic" or f.entry.group in seen_topics:
+                continue
+            topic = self._topics[f.entry.group]
+            if topic.strength == "strong":
+                if not item_sides and not dialogue_context:
+                    ignored.append(Ignored(f"topic {topic.label}, but neither party is named", f, s))
+                    continue
+                seen_topics.add(topic.id)
+                points = w.strong_topic if strong_counted == 0 else w.context_topic
+                strong_counted += 1
+                evidence.append(Evidence(points, f"topic:{topic.id}", f"topic {topic.label}", f, s))
+            else:
+                if not dialogue_context:
+                    ignored.append(Ignored(f"topic {topic.label}, but no dialogue context", f, s))
+                    continue
+                seen_topics.add(topic.id)
+                points = min(w.context_topic, 2 * w.context_topic - context_points)
+                if points > 0:
+                    context_points += points
+                    evidence.append(
+                        Evidence(points, f"topic:{topic.id}", f"topic {topic.label} in a dialogue context", f, s)
+                    )
+
+        # meeting level
+        levels = [(f, s) for f, s in live if f.entry.kind == "level"]
+        if levels and (item_sides or eu):
+            f, s = min(levels, key=lambda fs: self._level_order.get(fs[0].entry.group, 99))
+            evidence.append(
+                Evidence(w.meeting_level, f"level:{f.entry.group}", f"meeting level: {self.label(f.entry.group)}", f, s)
+            )
+        return evidence, ignored
+
+    def _sense_near(self, f: Found, s: int, senses: Sequence[tuple[Found, int]]) -> str | None:
+        window = self.profile.sense_window
+        for sense, sense_sentence in senses:
+            if sense_sentence == s and sense.start <= f.end + window and sense.end >= f.start - window:
+                return sense.entry.term
+        return None
+
+
+def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[Entry, frozenset[bytes]]]:
+    def make(kind: str, group: str, terms: Iterable[Term]) -> Iterable[tuple[Entry, frozenset[bytes]]]:
+        for term in terms:
+            text = term_text(term)
+            specs = compile_term(text, endings)
+            entry = Entry(kind, group, text, tuple(specs[1:]), frozenset(term_languages(term)))
+            yield entry, specs[0].forms
+
+    yield from make("dialogue", "dialogue", profile.dialogue)
+    yield from make("side", "kosovo", profile.sides.kosovo)
+    yield from make("side", "serbia", profile.sides.serbia)
+    yield from make("eu", "eu", profile.eu)
+    yield from make("talks", "talks", profile.talks)
+    for topic in profile.topics:
+        yield from make("topic", topic.id, topic.terms)
+    for actor in profile.actors:
+        yield from make("actor", actor.id, actor.terms)
+    for level in profile.meeting_levels:
+        yield from make("level", level.id, level.terms)
+    yield from make("other", "other", profile.other_contexts)
+    yield from make("sense", "sense", profile.unrelated_senses)
+
+
+def _primary_language(language: str | None) -> str | None:
+    if not language:
+        return None
+    return re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0] or None
+
+
+def _one(sides: set[str]) -> str:
+    return next(iter(sides)).title()
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _rule(evidence: Sequence[Evidence], threshold: float) -> str:
+    best = max(evidence, key=lambda e: e.points)
+    return best.rule if best.points >= threshold else f"combined:{best.rule}"
+
+
+def _snippets(
+    body: str,
+    sentences: Sequence[tuple[int, int]],
+    evidence: Sequence[Evidence],
+    located: Sequence[tuple[Found, int]],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The sentences carrying the strongest evidence, plain and with the matched terms marked."""
+    order: list[int] = []
+    for e in sorted(evidence, key=lambda e: -e.points):
+        if e.sentence not in order:
+            order.append(e.sentence)
+    plain: list[str] = []
+    marked: list[str] = []
+    for index in order[:MAX_SNIPPETS]:
+        start, end = sentences[index]
+        spans = sorted(
+            {span for f, s in located if s == index and f.entry.kind not in ("other", "sense") for span in _merge(f)}
+        )
+        anchor = next((e.finding.start for e in evidence if e.sentence == index), start)
+        start, end = _window(body, start, end, anchor)
+        text = body[start:end]
+        lead = len(text) - len(text.lstrip())
+        text = text.strip()
+        if not text:
+            continue
+        prefix = "…" if start > sentences[index][0] else ""
+        suffix = "…" if end < sentences[index][1] and body[start : sentences[index][1]].strip() != text else ""
+        plain.append(prefix + text + suffix)
+        marked.append(prefix + _mark(text, [(a - start - lead, b - start - lead) for a, b in spans]) + suffix)
+    return tuple(plain), tuple(marked)
+
+
+def _merge(f: Found) -> list[tuple[int, int]]:
+    """A multi-word finding marked as one stretch when its words are adjacent."""
+    return [(f.spans[0][0], f.spans[-1][1])] if f.end - f.start < 120 else list(f.spans)
+
+
+def _window(body: str, start: int, end: int, anchor: int) -> tuple[int, int]:
+    if end - start <= MAX_SNIPPET_CHARS:
+        return start, end
+    left = max(start, anchor - MAX_SNIPPET_CHARS // 3)
+    if left > start:
+        space = body.find(" ", left)
+        left = space + 1 if 0 <= space < anchor else left
+    right = min(end, left + MAX_SNIPPET_CHARS)
+    if right < end:
+        space = body.rfind(" ", left, right)
+        right = space if space > anchor else right
+    return left, right
+
+
+def _mark(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    out: list[str] = []
+    cursor = 0
+    for a, b in merged:
+        a, b = max(a, cursor), min(b, len(text))
+        if a >= b:
+            continue
+        out.append(text[cursor:a])
+        out.append(MARK_OPEN + text[a:b] + MARK_CLOSE)
+        cursor = b
+    out.append(text[cursor:])
+    return "".join(out)
