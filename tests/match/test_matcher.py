@@ -43,7 +43,9 @@ def test_other_brussels_dialogues_are_rejected(matcher: Matcher) -> None:
 
 
 def test_dialogue_in_another_sense_is_rejected(matcher: Matcher) -> None:
-    result = matcher.match("Vučić ponovo pozvao studente na dijalog", "Predsednik Srbije kaže da su vrata otvorena.", "sr")
+    result = matcher.match(
+        "Vučić ponovo pozvao studente na dijalog", "Predsednik Srbije kaže da su vrata otvorena.", "sr"
+    )
     assert not result.relevant
 
 
