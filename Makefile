@@ -22,8 +22,8 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests
-	$(BIN)/ruff format --check monitor tests
+	$(BIN)/ruff check monitor tests bench
+	$(BIN)/ruff format --check monitor tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -32,6 +32,19 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	@$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+## bench: the poll cycle at scale (1,000 feeds x 50 items served by nginx on 127.0.0.1) -> bench/RESULTS.md
+# Takes about 15 minutes on 2 cores; BENCH_RUNS=5 for more runs. Needs nginx (installed here when missing).
+bench: $(BENCH_STAMP)
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
+		{ echo "installing nginx (Debian package) for the bench"; apt-get update -qq && apt-get install -y -qq nginx; }
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

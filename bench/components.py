@@ -1,0 +1,75 @@
+"""Matcher throughput and digest render time, on the items a cold cycle stored.
+
+    python -m bench.components --config C --report R.json
+
+- matcher: every stored item (title, text, language) through ``Matcher.match`` on one core,
+  items per second, the median of several passes;
+- digest: the newest 1,000 matched items rendered as text and HTML (``build_entries`` and
+  ``render_digest``), the median of several renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.config import load_config, resolve_zone
+from monitor.match import Matcher
+from monitor.notify.digest import build_entries, render_digest
+from monitor.store import Repository, open_engine
+
+
+def matcher_throughput(config_path: Path, passes: int) -> dict[str, float]:
+    config = load_config(config_path)
+    database = config.database.url.removeprefix("sqlite:///")
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        items = connection.execute("SELECT title, text, language FROM items").fetchall()
+    finally:
+        connection.close()
+    matcher = Matcher.compile(config.profile)
+    rates, relevant = [], 0
+    for _ in range(passes):
+        started = time.perf_counter()
+        relevant = sum(1 for title, text, language in items if matcher.match(title, text, language).relevant)
+        rates.append(len(items) / (time.perf_counter() - started))
+    chars = sum(len(t) + len(x) for t, x, _ in items) / max(len(items), 1)
+    return {"items": len(items), "relevant": relevant, "items_per_s": statistics.median(rates), "mean_chars": chars}
+
+
+def digest_render(config_path: Path, count: int, renders: int) -> dict[str, float]:
+    config = load_config(config_path)
+    with Repository(open_engine(config.database.url)) as repo:
+        stored = repo.items(matched_only=True, limit=count)
+    zone = resolve_zone(config.digest.timezone)
+    titles = {s.name: s.title for s in config.sources}
+    times, size = [], 0
+    for _ in range(renders):
+        started = time.perf_counter()
+        digest = render_digest(build_entries(stored, zone, titles), datetime.now(UTC), zone)
+        times.append(time.perf_counter() - started)
+        size = len(digest.html) + len(digest.text)
+    return {"matches": len(stored), "seconds": statistics.median(times), "bytes": size}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.components")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--passes", type=int, default=3)
+    args = parser.parse_args()
+    report = {
+        "matcher": matcher_throughput(args.config, args.passes),
+        "digest": digest_render(args.config, 1000, max(args.passes, 5)),
+    }
+    args.report.write_text(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

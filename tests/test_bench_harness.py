@@ -1,0 +1,118 @@
+"""A small run of the benchmark harness (bench/): the farm, its ground truth and the store check.
+
+The benchmark itself (1,000 feeds, nginx) runs with ``make bench``, never in the test suite;
+here a farm of a dozen feeds is served by the test server and polled for real, so a broken
+generator or a checker that passes everything is caught by ``make test``.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from bench.check import check_store
+from bench.farm import CYCLE2_DELAY, FARM_NOW, Farm, FarmSpec, article_id, build_farm
+from monitor.cli import main
+from tests.support.configs import feed_source, write_config
+from tests.support.httpserver import LocalServer
+
+SMALL = FarmSpec(feeds=24, items=12, relevant_share=0.15, crosspost_share=0.1, changed_share=0.25)
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Farm:
+    return build_farm(SMALL, tmp_path_factory.mktemp("farms"))
+
+
+def _serve(server: LocalServer, farm: Farm, cycle: int) -> list[dict[str, object]]:
+    sources = []
+    for feed in farm.feeds:
+        path = str(feed["path"])
+        changed = cycle == 2 and feed["changed"]
+        body = (farm.root / ("cycle2" if changed else "cycle1") / path).read_bytes()
+        mtime = (FARM_NOW + CYCLE2_DELAY if changed else FARM_NOW).timestamp()
+        kind = "application/atom+xml" if path.endswith(".atom") else "application/rss+xml"
+        url = server.add("/" + path, body, content_type=kind, last_modified=mtime)
+        sources.append(feed_source(str(feed["name"]), url, str(feed["language"])))
+    return sources
+
+
+def _poll(config: Path) -> str:
+    out = io.StringIO()
+    assert main(["--config", str(config), "poll", "--once"], out=out) == 0
+    return out.getvalue()
+
+
+def test_the_same_spec_gives_the_same_bytes(farm: Farm, tmp_path: Path) -> None:
+    again = build_farm(SMALL, tmp_path)
+    for feed in farm.feeds:
+        path = str(feed["path"])
+        assert (again.root / "cycle1" / path).read_bytes() == (farm.root / "cycle1" / path).read_bytes()
+    assert again.manifest == farm.manifest
+
+
+def test_the_farm_has_every_style_and_language_form_in_well_formed_feeds(farm: Farm) -> None:
+    assert {f["style"] for f in farm.feeds} == {"wordpress", "plain", "atom"}
+    assert {f["form"] for f in farm.feeds} == {"en", "sq", "sr-Latn", "sr-Cyrl"}
+    seen: set[int] = set()
+    for feed in farm.feeds:
+        parsed = feedparser.parse((farm.root / "cycle1" / str(feed["path"])).read_bytes())
+        assert not parsed.bozo, (feed["path"], parsed.get("bozo_exception"))
+        assert len(parsed.entries) == SMALL.items
+        seen.update(article_id(e.get("link"), e.get("id")) or 0 for e in parsed.entries)
+    assert seen == set(farm.truth(1))
+    truth = farm.truth(1)
+    assert 0 < sum(truth.values()) < len(truth)
+
+
+def test_cycle_two_changes_only_the_changed_feeds(farm: Farm) -> None:
+    changed = farm.changed_paths()
+    assert len(changed) == round(SMALL.feeds * SMALL.changed_share)
+    assert sorted(
+        p.relative_to(farm.root / "cycle2").as_posix() for p in (farm.root / "cycle2").rglob("*.*")
+    ) == sorted(changed)
+    assert len(farm.truth(2)) > len(farm.truth(1))
+
+
+def test_a_real_poll_of_the_farm_passes_the_check_in_both_cycles(
+    farm: Farm, server: LocalServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, _serve(server, farm, 1))
+    _poll(config)
+    first = check_store(tmp_path / "monitor.db", farm.truth(1))
+    assert first.ok, first.summary()
+    assert first.stored_rows == len(farm.truth(1))
+
+    _serve(server, farm, 2)
+    out = _poll(config)
+    second = check_store(tmp_path / "monitor.db", farm.truth(2))
+    assert second.ok, second.summary()
+    assert f"{len(farm.truth(2)) - len(farm.truth(1))} new items" in out
+    unchanged = next(str(f["path"]) for f in farm.feeds if not f["changed"])
+    assert server.requests_for("/" + unchanged)[-1].status == 304
+
+
+def test_the_check_notices_a_lost_match_and_a_duplicate(farm: Farm, server: LocalServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, _serve(server, farm, 1))
+    _poll(config)
+    database = tmp_path / "monitor.db"
+    connection = sqlite3.connect(database)
+    try:
+        connection.execute("DELETE FROM matches WHERE id = (SELECT min(id) FROM matches)")
+        url, source = connection.execute("SELECT url, source FROM items WHERE url IS NOT NULL LIMIT 1").fetchone()
+        connection.execute(
+            "INSERT INTO items (key, source, url, title, text, content_hash, first_seen_at) "
+            "VALUES ('copy', ?, ?, 't', 'x', 'h', '2026-11-01 06:00:00')",
+            (source, url + "?copy=1"),
+        )
+        connection.commit()
+    finally:
+        connection.close()
+    check = check_store(database, farm.truth(1))
+    assert not check.ok
+    assert check.missed_matches == 1
+    assert check.duplicated == 1
