@@ -66,3 +66,18 @@ def test_source_state_tracks_validators_and_failures(database_url: str) -> None:
         repo.commit_poll(ok("wire", '"abd"'), [], "m1", NOW)
         state = repo.source_state("wire")
         assert (state.consecutive_errors, state.failing_since, state.last_status) == (0, None, "ok")
+
+
+def test_a_large_poll_is_stored_in_one_go_and_reports_only_what_it_inserted(database_url: str) -> None:
+    with Repository(open_engine(database_url)) as repo:
+        items = [identify("wire", entry(i, f"https://wire.example/a/{i}"), "en") for i in range(300)]
+        # another writer stored every third item first
+        repo.commit_poll(ok("other"), [(item, IRRELEVANT) for item in items[::3]], "m1", NOW)
+        batch = [(item, RELEVANT if i % 2 else IRRELEVANT) for i, item in enumerate(items)]
+        batch.append((items[1], RELEVANT))  # the same key twice in one poll: stored once
+        inserted = repo.commit_poll(ok("wire"), batch, "m1", NOW)
+        assert [i.key for i in inserted] == [item.key for n, item in enumerate(items) if n % 3]
+        assert repo.count_items() == 300
+        matched = {s.item.key for s in repo.items(matched_only=True, limit=1000)}
+        assert matched == {item.key for n, item in enumerate(items) if n % 3 and n % 2}
+        assert repo.source_state("wire").items_total == 200

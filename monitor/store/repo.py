@@ -135,11 +135,17 @@ class Repository:
     def _insert_items(
         self, session: Session, new_items: Sequence[tuple[Item, MatchResult]], now: datetime, version: str
     ) -> list[Item]:
+        # One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING for the whole poll: a first poll
+        # of a busy feed brings dozens of items, and one statement per item dominated the cycle.
+        if not new_items:
+            return []
+        statement = self._insert(ItemRow).on_conflict_do_nothing(index_elements=["key"])
+        statement = statement.returning(col(ItemRow.id), col(ItemRow.key))
+        rows = session.execute(statement, [_item_values(item, now) for item, _ in new_items]).all()
+        ids: dict[str, int] = {key: item_id for item_id, key in rows}
         inserted: list[Item] = []
         for item, match in new_items:
-            statement = self._insert(ItemRow).values(**_item_values(item, now))
-            statement = statement.on_conflict_do_nothing(index_elements=["key"]).returning(ItemRow.id)
-            item_id = session.execute(statement).scalar()
+            item_id = ids.pop(item.key, None)  # pop: of two items with one key, only the first was inserted
             if item_id is None:
                 continue
             inserted.append(item)
