@@ -51,6 +51,7 @@ class FetchErrorKind(StrEnum):
     TLS = "tls"
     HTTP_STATUS = "http_status"
     TOO_LARGE = "too_large"
+    DECODING = "decoding"  # a Content-Encoding that is corrupt or was not asked for
     TOO_MANY_REDIRECTS = "too_many_redirects"
     BAD_URL = "bad_url"
     RATE_LIMITED = "rate_limited"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,10 +46,12 @@ class LocalServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[LoggedRequest] = []
+        # Set when the server stops, so handlers that stall on purpose end with it.
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def port(self) -> int:
@@ -72,6 +75,7 @@ class LocalServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -139,6 +143,14 @@ class LocalServer:
                     pass
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-request (the fetcher stopping at a cap) are normal here."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def _not_modified(headers: dict[str, str], route: Route) -> bool:
