@@ -60,7 +60,7 @@ class FarmSpec:
 
 
 # Bump when the output changes, so cached farms are rebuilt.
-_GENERATOR_VERSION = "2"
+_GENERATOR_VERSION = "3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +168,9 @@ class _Planner:
     def __init__(self, spec: FarmSpec) -> None:
         self.spec = spec
         self.next_id = 1
-        self.articles: list[Article] = []
+        self.shareable: list[Article] = []
 
-    def article(self, feed: FeedPlan, published: datetime, rng: random.Random) -> Article:
+    def article(self, feed: FeedPlan, published: datetime, rng: random.Random, *, shareable: bool) -> Article:
         relevant = rng.random() < self.spec.relevant_share
         paragraphs = rng.randint(4, 10) if feed.with_content else rng.randint(1, 2)
         if relevant:
@@ -179,15 +179,16 @@ class _Planner:
             story = filler_story(feed.form, paragraphs, rng, near_miss=rng.random() < 0.08)
         made = Article(self.next_id, feed.index, feed.form, story, published, relevant)
         self.next_id += 1
-        self.articles.append(made)
+        if shareable:  # only articles with a link can be cross-posted (the link is what ties them)
+            self.shareable.append(made)
         return made
 
     def entry(self, feed: FeedPlan, published: datetime, rng: random.Random) -> Entry:
-        others = [a for a in self.articles[-2000:] if a.feed != feed.index and a.form == feed.form]
+        others = [a for a in self.shareable[-2000:] if a.feed != feed.index and a.form == feed.form]
         if others and rng.random() < self.spec.crosspost_share:
             return Entry(rng.choice(others), crosspost=True)
         linkless = feed.style == "plain" and rng.random() < 0.01
-        return Entry(self.article(feed, published, rng), linkless=linkless)
+        return Entry(self.article(feed, published, rng, shareable=not linkless), linkless=linkless)
 
 
 def plan_farm(spec: FarmSpec) -> tuple[list[FeedPlan], dict[int, list[Entry]]]:

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -112,8 +113,10 @@ class Bench:
         c = self.results.best_concurrency if concurrency is None else concurrency
         return self.module("bench.floor", mode, str(self.urls_file), "--concurrency", str(c), *extra)
 
-    def write_config(self, database: Path) -> Path:
+    def write_config(self, database: Path, parse_workers: int | None = None) -> Path:
         raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+        if parse_workers is not None:
+            raw["polling"] = {**raw.get("polling", {}), "parse_workers": parse_workers}
         concurrency = int(raw["http"].get("concurrency", 8))
         self.results.monitor_concurrency = concurrency
         # Every farm feed lives on 127.0.0.1; real feeds live on as many hosts as there are
@@ -297,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args(argv)
     from bench.report import render
+
+    # A kill of the bench leaves the with-blocks, so nginx and the step in flight are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     results = Bench(args).run()
     args.out.write_text(render(results), encoding="utf-8")
