@@ -21,6 +21,7 @@ from monitor.notify.digest import build_entries, render_digest
 from monitor.pipeline import FeedSource, poll_once
 from monitor.report import Progress, outcome_table, truncate
 from monitor.store import Repository, open_engine
+from monitor.workers import ParsePool
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -112,8 +113,8 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         per_host_concurrency=http.per_host_concurrency,
     )
     progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
-    with _repository(config) as repo:
-        outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None))
+    with _repository(config) as repo, ParsePool(config.polling.parse_workers) as pool:
+        outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None, pool))
     if progress:
         progress.close()
     print(outcome_table(outcomes), file=out)

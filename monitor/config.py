@@ -108,6 +108,8 @@ class SourceConfig(Frozen):
 
 class PollingConfig(Frozen):
     interval_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    # Processes that parse fetched feeds; None: one per core (at most 4), 0: parse in the main process.
+    parse_workers: int | None = Field(None, ge=0, le=64)
 
 
 class Schedule(Frozen):

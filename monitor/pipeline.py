@@ -4,7 +4,8 @@
                                                                                    └─▶ notify (later)
 
 Each source is polled on its own; whatever goes wrong with one becomes a ``SourceOutcome``
-with an error kind and message, and never stops the others.
+with an error kind and message, and never stops the others. Parse and identify, the CPU-bound
+part, run in the parse pool's worker processes (``monitor/workers.py``) when one is given.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from dataclasses import dataclass, replace
 
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.identity import KeyPolicy, check_guids, choose_key_policy, identify
 from monitor.match import Matcher
-from monitor.parse.feed import parse_feed
 from monitor.store import Repository
-from monitor.types import Fetched, Item, MatchResult, OutcomeStatus, SourceOutcome, SourceState, Validators
+from monitor.types import Fetched, Item, MatchResult, OutcomeStatus, SourceOutcome, Validators
+from monitor.workers import IdentifiedFeed, ParsePool, parse_and_identify
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +41,13 @@ async def poll_once(
     matcher: Matcher,
     limits: FetchLimits,
     progress: ProgressCallback | None = None,
+    parse_pool: ParsePool | None = None,
 ) -> list[SourceOutcome]:
     """Poll every source once, concurrently within the fetch limits; outcomes in source order."""
     async with Fetcher(limits) as fetcher:
 
         async def one(source: FeedSource) -> SourceOutcome:
-            outcome = await poll_source(source, fetcher, repo, matcher)
+            outcome = await poll_source(source, fetcher, repo, matcher, parse_pool)
             if progress is not None:
                 progress(outcome)
             return outcome
@@ -54,7 +55,9 @@ async def poll_once(
         return list(await asyncio.gather(*(one(s) for s in sources)))
 
 
-async def poll_source(source: FeedSource, fetcher: Fetcher, repo: Repository, matcher: Matcher) -> SourceOutcome:
+async def poll_source(
+    source: FeedSource, fetcher: Fetcher, repo: Repository, matcher: Matcher, parse_pool: ParsePool | None = None
+) -> SourceOutcome:
     started = time.monotonic()
     try:
         state = repo.source_state(source.name)
@@ -69,8 +72,18 @@ async def poll_source(source: FeedSource, fetcher: Fetcher, repo: Repository, ma
             repo.commit_poll(outcome, [], matcher.version)
             return outcome
         # Parsing and storing are CPU and disk work: done on the event loop, a 5,000-entry feed
-        # would hold up every other source's fetch long enough to blow its deadline.
-        return await asyncio.to_thread(_store_fetched, source, state, response, repo, matcher, started)
+        # would hold up every other source's fetch long enough to blow its deadline. Parsing
+        # runs in the pool's processes (or a thread without one), storing in a thread.
+        feed = await (parse_pool or ParsePool(0)).run(
+            parse_and_identify,
+            source.name,
+            source.language,
+            state.key_policy,
+            response.body,
+            response.headers,
+            response.final_url,
+        )
+        return await asyncio.to_thread(_store_identified, source, feed, response, repo, matcher, started)
     except MonitorError as exc:
         outcome = _error_outcome(source.name, exc, time.monotonic() - started)
         try:
@@ -80,27 +93,23 @@ async def poll_source(source: FeedSource, fetcher: Fetcher, repo: Repository, ma
         return outcome
 
 
-def _store_fetched(
-    source: FeedSource, state: SourceState, response: Fetched, repo: Repository, matcher: Matcher, started: float
+def _store_identified(
+    source: FeedSource, feed: IdentifiedFeed, response: Fetched, repo: Repository, matcher: Matcher, started: float
 ) -> SourceOutcome:
-    parsed = parse_feed(response.body, response.headers, response.final_url)
-    guids = check_guids(parsed.entries)
-    policy = choose_key_policy(KeyPolicy(state.key_policy), guids)
-    items = [identify(source.name, entry, source.language, policy) for entry in parsed.entries]
-    new = repo.unknown(items)
+    new = repo.unknown(feed.items)
     matched = match_items(matcher, new)
     relevant = sum(1 for _, m in matched if m.relevant)
     outcome = SourceOutcome(
         source.name,
         OutcomeStatus.OK,
-        entries=len(parsed.entries),
+        entries=feed.entries,
         new_items=len(new),
         new_matches=relevant,
-        warning=parsed.warning,
+        warning=feed.warning,
         elapsed=time.monotonic() - started,
         validators=response.validators,
-        key_policy=policy.value,
-        guid_problem_share=guids.share if guids.entries else None,
+        key_policy=feed.key_policy,
+        guid_problem_share=feed.guid_problem_share,
     )
     inserted = repo.commit_poll(outcome, matched, matcher.version)
     if len(inserted) != len(new):  # another writer stored some of them first

@@ -1,0 +1,69 @@
+"""The parse pool: the same items as parsing in the main process, and a dead worker costs one feed."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.errors import ParseError
+from monitor.workers import IdentifiedFeed, ParsePool, default_workers, parse_and_identify
+from tests.conftest import FIXTURES
+from tests.support.configs import feed_source, write_config
+from tests.support.httpserver import LocalServer
+
+FEEDS = ("en_rss.xml", "sq_atom.xml", "sr_latin_rdf.xml", "sr_cyrillic_rss.xml")
+
+
+def _parse(name: str) -> tuple[str, str | None, str, bytes, dict[str, str], str]:
+    body = (FIXTURES / "feeds" / name).read_bytes()
+    return (name, "en", "url+guid", body, {"content-type": "application/rss+xml"}, f"http://127.0.0.1/{name}")
+
+
+async def test_workers_give_the_same_items_as_the_main_process() -> None:
+    inline = [parse_and_identify(*_parse(name)) for name in FEEDS]
+    with ParsePool(2) as pool:
+        pooled = [await pool.run(parse_and_identify, *_parse(name)) for name in FEEDS]
+    assert pooled == inline
+    assert all(isinstance(feed, IdentifiedFeed) and feed.items for feed in pooled)
+
+
+async def test_a_parse_error_in_a_worker_reaches_the_caller_as_a_parse_error() -> None:
+    with ParsePool(1) as pool:
+        with pytest.raises(ParseError, match="empty body"):
+            await pool.run(parse_and_identify, "empty", "en", "url+guid", b"  ", {}, "http://127.0.0.1/empty")
+
+
+async def test_a_worker_that_dies_costs_one_feed_and_the_pool_recovers() -> None:
+    with ParsePool(1) as pool:
+        with pytest.raises(ParseError, match="worker process died"):
+            await pool.run(os._exit, 3)
+        feed = await pool.run(parse_and_identify, *_parse("en_rss.xml"))
+    assert len(feed.items) == 4
+
+
+def test_one_worker_per_core_by_default() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers() == (0 if cores < 2 else min(cores, 4))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_poll_stores_the_same_with_or_without_workers(server: LocalServer, tmp_path: Path, workers: int) -> None:
+    sources = []
+    for name in FEEDS:
+        url = server.add(f"/{name}", (FIXTURES / "feeds" / name).read_bytes())
+        sources.append(feed_source(name.split(".")[0].replace("_", "-"), url, "en"))
+    config = write_config(tmp_path, sources, polling={"interval_minutes": 30, "parse_workers": workers})
+    out = io.StringIO()
+    assert main(["--config", str(config), "poll", "--once"], out=out) == 0
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    try:
+        titles = sorted(row[0] for row in db.execute("SELECT title FROM items"))
+    finally:
+        db.close()
+    assert len(titles) == 12
+    assert "12 new items" in out.getvalue()
