@@ -33,9 +33,8 @@ async def test_workers_give_the_same_items_as_the_main_process() -> None:
 
 
 async def test_a_parse_error_in_a_worker_reaches_the_caller_as_a_parse_error() -> None:
-    with ParsePool(1) as pool:
-        with pytest.raises(ParseError, match="empty body"):
-            await pool.run(parse_and_identify, "empty", "en", "url+guid", b"  ", {}, "http://127.0.0.1/empty")
+    with ParsePool(1) as pool, pytest.raises(ParseError, match="empty body"):
+        await pool.run(parse_and_identify, "empty", "en", "url+guid", b"  ", {}, "http://127.0.0.1/empty")
 
 
 async def test_a_worker_that_dies_costs_one_feed_and_the_pool_recovers() -> None:
