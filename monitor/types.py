@@ -2,7 +2,8 @@
 
 Named by what they are at each step of the line:
 ``Fetched``/``NotModified`` (fetch) → ``FeedEntry`` (parse) → ``Item`` (identify)
-→ ``MatchResult`` (match) → ``SourceOutcome`` (one poll of one source, for reports).
+→ ``MatchResult`` (match) → ``SourceOutcome`` (one poll of one source, for reports)
+→ ``NextCheck`` (decide: when the source is checked again).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class NotModified:
     url: str
     validators: Validators
     elapsed: float
+    # The caching headers of the 304 (Cache-Control, Expires), which still say when to come back.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,12 @@ class SourceOutcome:
     # the share of its entries with an empty or repeated GUID; None when nothing was parsed.
     key_policy: str | None = None
     guid_problem_share: float | None = None
+    # What the server and the feed said about when to come back (input to ``monitor.decide``).
+    retry_after: float | None = None  # seconds, from Retry-After on 429/503
+    max_age: float | None = None  # seconds, from Cache-Control max-age
+    ttl_minutes: int | None = None  # the feed's own <ttl>
+    # When the source is checked next, once the poll is recorded (None for one-off polls).
+    next_check: NextCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +153,45 @@ class SourceState:
     items_total: int = 0
     key_policy: str = "url+guid"
     guid_problem_share: float | None = None
+    next_check_at: datetime | None = None
+    next_check_reason: str | None = None
+    paused_at: datetime | None = None
+    paused_reason: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+
+class CheckReason(StrEnum):
+    """Why the next check of a source is when it is (shown in logs and ``monitor sources``)."""
+
+    INTERVAL = "interval"  # the configured interval
+    ADAPTIVE = "adaptive"  # the interval adapted to how often the source publishes
+    BACKOFF = "backoff"  # after consecutive errors
+    PROBE = "probe"  # the source is paused; this is the next probe
+    TTL = "ttl"  # the feed's <ttl> asked for a longer wait
+    CACHE_CONTROL = "cache-control"  # the server's Cache-Control max-age asked for a longer wait
+    RETRY_AFTER = "retry-after"  # the server's Retry-After asked for a longer wait
+    RESUMED = "resumed"  # resumed by hand: check at once
+
+
+@dataclass(frozen=True, slots=True)
+class NextCheck:
+    """When a source is checked next and why; ``paused_reason`` set means it is (still) paused."""
+
+    at: datetime
+    reason: CheckReason
+    paused_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHistory:
+    """What the store knows of a source once a poll is recorded: what the next check depends on."""
+
+    consecutive_errors: int
+    # Items of the source published (or, undated, first seen) in the seven days before the poll.
+    weekly_entries: int
+    paused: bool
+    # The feed's <ttl> as last seen in a full answer (a 304 does not repeat it).
+    feed_ttl_minutes: int | None = None
