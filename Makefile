@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean migration
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## run: install, then poll every enabled source of config.yaml once (SQLite under ./data/)
+## run: install, then run the daemon on config.yaml (SQLite under ./data/; Ctrl-C stops it cleanly)
 run: $(STAMP)
-	$(BIN)/monitor --config config.yaml poll --once
+	$(BIN)/monitor --config config.yaml run
 
 ## test: install, then lint, type-check and run the whole test suite
 test: $(STAMP) lint typecheck unit
@@ -45,6 +45,18 @@ bench: $(BENCH_STAMP)
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
 		{ echo "installing nginx (Debian package) for the bench"; apt-get update -qq && apt-get install -y -qq nginx; }
 	$(BIN)/python -m bench.run
+
+## migration: after changing monitor/store/tables.py, write the next Alembic revision (make migration m="add x")
+SCRATCH_DB := sqlite:///$(CURDIR)/.venv/migration-scratch.db
+migration: $(STAMP)
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"' >&2; exit 2; }
+	rm -f .venv/migration-scratch.db
+	MONITOR_DATABASE_URL=$(SCRATCH_DB) $(BIN)/alembic upgrade head
+	MONITOR_DATABASE_URL=$(SCRATCH_DB) $(BIN)/alembic revision --autogenerate -m "$(m)" \
+		--rev-id $$(printf '%04d' $$(( $$(ls monitor/store/migrations/versions/*.py | wc -l) + 1 )))
+	$(BIN)/ruff check --fix --quiet monitor/store/migrations/versions
+	$(BIN)/ruff format --quiet monitor/store/migrations/versions
+	rm -f .venv/migration-scratch.db
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

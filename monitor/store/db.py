@@ -1,4 +1,7 @@
-"""Opening the database: SQLite (WAL, busy timeout) by default, PostgreSQL via psycopg."""
+"""Opening the database: SQLite (WAL, busy timeout) by default, PostgreSQL via psycopg.
+
+The schema comes from the Alembic migrations (``monitor.store.migrate``), applied on open.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,16 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from monitor.store import tables  # noqa: F401  (registers the tables)
+from monitor.store.migrate import check_tables, upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def open_engine(url: str, *, create: bool = True) -> Engine:
+def open_engine(url: str, *, migrate: bool = True) -> Engine:
+    """An engine for ``url``; with ``migrate`` the schema is first brought to the newest revision."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, parsed.database)
@@ -22,8 +27,13 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
         engine = create_engine(url, pool_pre_ping=True)
-    if create:
-        SQLModel.metadata.create_all(engine)
+    if migrate:
+        try:
+            upgrade(engine)
+            check_tables(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 

@@ -4,32 +4,54 @@
 items, their matches, the source's new validators (ETag/Last-Modified) and its poll record.
 So a crash leaves either all of it or none of it; in particular the validators never move on
 without the items they vouch for, which would make the next poll answer 304 and lose them.
+The source's next check (and its pause, and the release of the replica's lease) is part of the
+same transaction.
+
+Scheduling state lives on the ``sources`` rows: ``claim_due`` hands each due source to exactly
+one replica by setting a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
+writers, so one UPDATE is enough there), which expires if that replica dies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, exists, func, nulls_first, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from monitor.errors import StorageError
 from monitor.identity import legacy_key
-from monitor.store.tables import ItemRow, MatchRow, PollRow, SourceRow
+from monitor.store.tables import ItemRow, MatchRow, PollRow, SourceRow, TombstoneRow
 from monitor.types import (
+    CheckReason,
     Item,
     MatchResult,
+    NextCheck,
     OutcomeStatus,
+    SourceHistory,
     SourceOutcome,
     SourceState,
     StoredItem,
     Validators,
 )
+
+# Decides the next check from what the store knows once the poll is recorded (monitor.decide).
+Planner = Callable[[SourceHistory], NextCheck]
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one housekeeping run removed."""
+
+    items: int
+    polls: int
 
 
 class Repository:
@@ -77,10 +99,12 @@ class Repository:
         with self._session() as session:
             known_keys: set[str] = set()
             keys = list(unique)
-            for chunk in _chunks(keys, 500):
-                known_keys.update(
-                    session.execute(select(col(ItemRow.key)).where(col(ItemRow.key).in_(chunk))).scalars()
-                )
+            # Tombstones count as known: an item deleted by retention is never new again.
+            for table in (ItemRow, TombstoneRow):
+                for chunk in _chunks(keys, 500):
+                    known_keys.update(
+                        session.execute(select(col(table.key)).where(col(table.key).in_(chunk))).scalars()
+                    )
             by_source: dict[str, set[str]] = {}
             for item in unique.values():
                 if item.guid:
@@ -88,10 +112,13 @@ class Repository:
             known_guids: set[tuple[str, str]] = set()
             for source, guids in by_source.items():
                 for chunk in _chunks(sorted(guids), 500):
-                    rows = session.execute(
-                        select(col(ItemRow.guid)).where(col(ItemRow.source) == source, col(ItemRow.guid).in_(chunk))
-                    ).scalars()
-                    known_guids.update((source, g) for g in rows)
+                    for guid_table in (ItemRow, TombstoneRow):
+                        rows = session.execute(
+                            select(col(guid_table.guid)).where(
+                                col(guid_table.source) == source, col(guid_table.guid).in_(chunk)
+                            )
+                        ).scalars()
+                        known_guids.update((source, g) for g in rows if g is not None)
             fresh = [i for k, i in unique.items() if k not in known_keys and (i.source, i.guid) not in known_guids]
             stored_before_switch = self._stored_under_legacy_keys(session, fresh)
         return [i for i in fresh if i.key not in stored_before_switch]
@@ -121,22 +148,42 @@ class Repository:
         new_items: Sequence[tuple[Item, MatchResult]],
         matcher_version: str,
         now: datetime | None = None,
+        plan: Planner | None = None,
+        lease_owner: str | None = None,
     ) -> list[Item]:
         """Store a poll's new items with their matches and the source's outcome, atomically.
 
+        With ``plan``, the source's next check is decided from its history (after this poll) and
+        recorded too; the lease ``lease_owner`` held on the source is released.
         Returns the items actually inserted (a concurrent writer may have stored some first).
         """
         now = now or datetime.now(UTC)
         with self._session() as session:
             inserted = self._insert_items(session, new_items, now, matcher_version)
-            self._record_source(session, outcome, len(inserted), now)
+            row = self._record_source(session, outcome, len(inserted), now)
+            if plan is not None:
+                _schedule(row, plan(self._history(session, row, now)), now)
+            if lease_owner is not None and row.lease_owner == lease_owner:
+                row.lease_owner = row.lease_expires_at = None
         return inserted
+
+    def _history(self, session: Session, row: SourceRow, now: datetime) -> SourceHistory:
+        session.flush()
+        when = func.coalesce(col(ItemRow.published_at), col(ItemRow.first_seen_at))
+        weekly = session.execute(
+            select(func.count())
+            .select_from(ItemRow)
+            .where(col(ItemRow.source) == row.name, when >= now - WEEK, when <= now + timedelta(days=1))
+        ).scalar_one()
+        return SourceHistory(row.consecutive_errors, int(weekly), row.paused_at is not None, row.feed_ttl_minutes)
 
     def _insert_items(
         self, session: Session, new_items: Sequence[tuple[Item, MatchResult]], now: datetime, version: str
     ) -> list[Item]:
         # One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING for the whole poll: a first poll
         # of a busy feed brings dozens of items, and one statement per item dominated the cycle.
+        buried = self._tombstoned(session, [item.key for item, _ in new_items])
+        new_items = [(item, match) for item, match in new_items if item.key not in buried]
         if not new_items:
             return []
         statement = self._insert(ItemRow).on_conflict_do_nothing(index_elements=["key"])
@@ -158,8 +205,16 @@ class Repository:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def _record_source(self, session: Session, outcome: SourceOutcome, inserted: int, now: datetime) -> None:
-        row = session.get(SourceRow, outcome.source) or SourceRow(name=outcome.source)
+    def _tombstoned(self, session: Session, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            found.update(
+                session.execute(select(col(TombstoneRow.key)).where(col(TombstoneRow.key).in_(chunk))).scalars()
+            )
+        return found
+
+    def _record_source(self, session: Session, outcome: SourceOutcome, inserted: int, now: datetime) -> SourceRow:
+        row = session.get(SourceRow, outcome.source, with_for_update=True) or SourceRow(name=outcome.source)
         row.last_status = outcome.status.value
         row.last_polled_at = now
         if outcome.status is OutcomeStatus.ERROR:
@@ -179,6 +234,8 @@ class Repository:
             if outcome.key_policy is not None:
                 row.key_policy = outcome.key_policy
                 row.guid_problem_share = outcome.guid_problem_share
+            if outcome.status is OutcomeStatus.OK:
+                row.feed_ttl_minutes = outcome.ttl_minutes
         session.add(row)
         session.add(
             PollRow(
@@ -193,6 +250,7 @@ class Repository:
                 elapsed=outcome.elapsed,
             )
         )
+        return row
 
     def items(self, *, matched_only: bool = False, limit: int = 50, since: datetime | None = None) -> list[StoredItem]:
         """Stored items, newest first, each with its match when relevant."""
@@ -209,6 +267,119 @@ class Repository:
     def count_items(self) -> int:
         with self._session() as session:
             return int(session.execute(select(func.count()).select_from(ItemRow)).scalar_one())
+
+    # ------------------------------------------------------------------ scheduling
+
+    def ping(self) -> None:
+        """Raise ``StorageError`` unless the database answers."""
+        with self._session() as session:
+            session.execute(text("SELECT 1"))
+
+    def ensure_sources(self, names: Sequence[str], now: datetime) -> int:
+        """Give every configured source a row (due at once when new); returns how many were added."""
+        with self._session() as session:
+            known = set(session.execute(select(col(SourceRow.name))).scalars())
+            missing = [n for n in names if n not in known]
+            for name in missing:
+                statement = self._insert(SourceRow).values(
+                    name=name, next_check_at=now, consecutive_errors=0, items_total=0
+                )
+                session.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+                session.flush()
+            return len(missing)
+
+    def claim_due(self, names: Sequence[str], owner: str, now: datetime, lease: timedelta, limit: int) -> list[str]:
+        """Lease up to ``limit`` of the named sources that are due and not leased by anyone.
+
+        A source is held until its poll is recorded (``commit_poll`` releases it), the lease is
+        renewed, or it expires; so each due source is polled by one replica at a time.
+        """
+        if not names or limit <= 0:
+            return []
+        due = (
+            select(col(SourceRow.name))
+            .where(
+                col(SourceRow.name).in_(list(names)),
+                or_(col(SourceRow.next_check_at).is_(None), col(SourceRow.next_check_at) <= now),
+                or_(col(SourceRow.lease_expires_at).is_(None), col(SourceRow.lease_expires_at) <= now),
+            )
+            .order_by(nulls_first(col(SourceRow.next_check_at)), col(SourceRow.name))
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            # Rows another replica is claiming right now are skipped, not waited for.
+            due = due.with_for_update(skip_locked=True)
+        statement = (
+            update(SourceRow)
+            .where(col(SourceRow.name).in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+            .returning(col(SourceRow.name))
+        )
+        with self._session() as session:
+            return sorted(session.execute(statement).scalars())
+
+    def renew_leases(self, owner: str, now: datetime, lease: timedelta) -> int:
+        """Extend the leases ``owner`` still holds (sources whose poll is in flight)."""
+        statement = (
+            update(SourceRow)
+            .where(col(SourceRow.lease_owner) == owner, col(SourceRow.lease_expires_at) > now)
+            .values(lease_expires_at=now + lease)
+        )
+        with self._session() as session:
+            return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+    def release_leases(self, owner: str) -> int:
+        """Give up every lease of ``owner`` (at shutdown), so others need not wait for expiry."""
+        statement = (
+            update(SourceRow).where(col(SourceRow.lease_owner) == owner).values(lease_owner=None, lease_expires_at=None)
+        )
+        with self._session() as session:
+            return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+    def resume_source(self, name: str, now: datetime) -> SourceState | None:
+        """Lift a pause by hand: the source is due at once and its failure count starts again.
+
+        Returns the state before resuming, or None when the source has no row yet."""
+        with self._session() as session:
+            row = session.get(SourceRow, name, with_for_update=True)
+            if row is None:
+                return None
+            before = _state(row)
+            row.paused_at = row.paused_reason = None
+            row.consecutive_errors = 0
+            row.next_check_at = now
+            row.next_check_reason = CheckReason.RESUMED.value
+            session.add(row)
+            return before
+
+    def prune(self, now: datetime, unmatched_before: datetime | None, polls_before: datetime | None) -> Pruned:
+        """Housekeeping: delete unmatched items first seen before ``unmatched_before`` (leaving a
+        tombstone for each, in the same transaction) and poll history before ``polls_before``."""
+        items = polls = 0
+        with self._session() as session:
+            if unmatched_before is not None:
+                unmatched = (
+                    select(col(ItemRow.id), col(ItemRow.key), col(ItemRow.source), col(ItemRow.guid))
+                    .where(
+                        col(ItemRow.first_seen_at) < unmatched_before,
+                        ~exists().where(col(MatchRow.item_id) == col(ItemRow.id)),
+                    )
+                    .limit(5000)
+                )
+                while rows := session.execute(unmatched).all():
+                    for _, key, source, guid in rows:
+                        tomb = self._insert(TombstoneRow).values(key=key, source=source, guid=guid, deleted_at=now)
+                        session.execute(tomb.on_conflict_do_nothing(index_elements=["key"]))
+                    session.execute(delete(ItemRow).where(col(ItemRow.id).in_([r[0] for r in rows])))
+                    items += len(rows)
+            if polls_before is not None:
+                result = session.execute(delete(PollRow).where(col(PollRow.polled_at) < polls_before))
+                polls = int(result.rowcount)  # type: ignore[attr-defined]
+        return Pruned(items, polls)
+
+    def count_tombstones(self) -> int:
+        with self._session() as session:
+            return int(session.execute(select(func.count()).select_from(TombstoneRow)).scalar_one())
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -294,4 +465,18 @@ def _state(row: SourceRow) -> SourceState:
         items_total=row.items_total,
         key_policy=row.key_policy,
         guid_problem_share=row.guid_problem_share,
+        next_check_at=row.next_check_at,
+        next_check_reason=row.next_check_reason,
+        paused_at=row.paused_at,
+        paused_reason=row.paused_reason,
     )
+
+
+def _schedule(row: SourceRow, decision: NextCheck, now: datetime) -> None:
+    row.next_check_at = decision.at
+    row.next_check_reason = decision.reason.value
+    if decision.paused_reason is None:
+        row.paused_at = row.paused_reason = None
+    else:
+        row.paused_at = row.paused_at or now
+        row.paused_reason = decision.paused_reason

@@ -49,6 +49,14 @@ class SourceRow(SQLModel, table=True):
     # "url+guid", or "link+date" once the feed's GUIDs proved untrustworthy (identity.KeyPolicy).
     key_policy: str = Field(default="url+guid", max_length=20)
     guid_problem_share: float | None = None
+    # Scheduling (``monitor run``): when the source is due, why, and which replica holds it.
+    feed_ttl_minutes: int | None = None
+    next_check_at: datetime | None = _time(index=True)
+    next_check_reason: str | None = Field(default=None, max_length=20)
+    paused_at: datetime | None = _time()
+    paused_reason: str | None = Field(default=None, sa_column=Column(Text))
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = _time()
 
 
 class ItemRow(SQLModel, table=True):
@@ -102,3 +110,15 @@ class PollRow(SQLModel, table=True):
     new_items: int = 0
     new_matches: int = 0
     elapsed: float = 0.0
+
+
+class TombstoneRow(SQLModel, table=True):
+    """The key of an item deleted by retention: it is never stored (or alerted) again."""
+
+    __tablename__ = "tombstones"
+    __table_args__ = (Index("ix_tombstones_source_guid", "source", "guid"),)
+
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    source: str = Field(max_length=64)
+    guid: str | None = Field(default=None, sa_column=Column(Text))
+    deleted_at: datetime = _time(nullable=False)

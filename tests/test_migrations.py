@@ -1,0 +1,88 @@
+"""Schema migrations: an empty database on SQLite and PostgreSQL ends exactly at the code's tables."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+from alembic import command
+from sqlalchemy import inspect, text
+
+from monitor.cli import main
+from monitor.store import Repository, open_engine
+from monitor.store.migrate import BASELINE_REVISION, alembic_config, differences, head_revision, status
+from tests.support.configs import write_config
+
+
+def test_an_empty_database_is_migrated_to_exactly_the_tables_of_the_code(database_url: str) -> None:
+    engine = open_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert differences(connection) == []
+        assert status(engine).current == head_revision()
+        # a second open finds nothing to do
+        assert open_engine(database_url).dispose() is None
+    finally:
+        engine.dispose()
+
+
+def test_a_database_made_before_migrations_is_adopted_and_keeps_its_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = open_engine(url, migrate=False)
+    try:
+        # What an early version left behind: the baseline schema with data, and no alembic_version.
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, BASELINE_REVISION)
+            connection.execute(text("DROP TABLE alembic_version"))
+            connection.execute(
+                text("INSERT INTO sources (name, consecutive_errors, items_total) VALUES ('koha', 2, 17)")
+            )
+    finally:
+        engine.dispose()
+    with Repository(open_engine(url)) as repo:
+        state = repo.source_state("koha")
+        assert (state.consecutive_errors, state.items_total, state.paused) == (2, 17, False)
+        with repo.engine.connect() as connection:
+            assert differences(connection) == []
+
+
+def test_replicas_starting_together_on_postgresql_migrate_once(postgres_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            open_engine(postgres_url).dispose()
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    engine = open_engine(postgres_url, migrate=False)
+    try:
+        assert status(engine).up_to_date
+        assert "alembic_version" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_and_status_commands(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [])
+    out = io.StringIO()
+    assert main(["--config", str(config), "db", "status"], out=out) == 0
+    assert "revision none" in out.getvalue() and "needs `monitor db upgrade`" in out.getvalue()
+    out = io.StringIO()
+    assert main(["--config", str(config), "db", "upgrade"], out=out) == 0
+    assert f"schema upgraded from empty to {head_revision()}" in out.getvalue()
+    out = io.StringIO()
+    assert main(["--config", str(config), "db", "upgrade"], out=out) == 0
+    assert "already at the newest revision" in out.getvalue()
+    out = io.StringIO()
+    main(["--config", str(config), "db", "status"], out=out)
+    assert "(up to date)" in out.getvalue()
