@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import re
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from monitor import __version__
-from monitor.config import Config, load_config, mask_url, resolve_zone
+from monitor.config import (
+    Config,
+    PollingConfig,
+    SourceConfig,
+    load_config,
+    mask_url,
+    parse_listen,
+    resolve_zone,
+)
+from monitor.decide import PollingPolicy
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import FetchLimits
 from monitor.identity import KeyPolicy
+from monitor.log import LogFormat, setup_logging
 from monitor.match import Matcher
 from monitor.notify.digest import build_entries, render_digest
 from monitor.pipeline import FeedSource, poll_once
 from monitor.report import Progress, outcome_table, truncate
+from monitor.scheduler import Daemon, DaemonSettings
 from monitor.store import Repository, open_engine
+from monitor.store.migrate import check_tables
+from monitor.store.migrate import status as schema_status
+from monitor.store.migrate import upgrade as upgrade_schema
+from monitor.types import SourceState
 from monitor.workers import ParsePool
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -46,7 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     items.add_argument("--matched", action="store_true", help="only items about the dialogue")
     items.add_argument("--limit", type=int, default=50, help="how many (default 50)")
 
-    commands.add_parser("sources", help="list the configured sources and how their last poll went")
+    sources = commands.add_parser("sources", help="list the configured sources and how their last poll went")
+    source_actions = sources.add_subparsers(dest="action", metavar="ACTION")
+    resume = source_actions.add_parser("resume", help="resume a paused source: it is polled again at once")
+    resume.add_argument("name", help="the source's name")
+
+    run = commands.add_parser("run", help="run the daemon: poll on schedule, send digests, serve health and metrics")
+    run.add_argument("--log-format", choices=[f.value for f in LogFormat], default="text", help="default: text")
+    run.add_argument("--listen", help="HOST:PORT of /healthz and /metrics (default: web.listen of the config)")
+
+    db = commands.add_parser("db", help="database schema")
+    db_actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db_actions.add_parser("upgrade", help="migrate the schema to the newest revision (also done at every start)")
+    db_actions.add_parser("status", help="show the schema revision of the database and the newest one")
+
+    health = commands.add_parser("health", help="ask a running daemon's /healthz; exit 0 when healthy")
+    health.add_argument("--url", help="default: http://127.0.0.1:PORT/healthz with the port of web.listen")
     return parser
 
 
@@ -99,11 +133,29 @@ def cmd_check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
-    feeds = [FeedSource(s.name, s.url, s.language) for s in config.enabled_sources if s.kind == "feed"]
-    matcher = Matcher.compile(config.profile)
+def polling_policy(source: SourceConfig, polling: PollingConfig) -> PollingPolicy:
+    return PollingPolicy(
+        interval=timedelta(minutes=source.interval_minutes or polling.interval_minutes),
+        min_interval=timedelta(minutes=polling.min_interval_minutes),
+        max_interval=timedelta(minutes=polling.max_interval_minutes),
+        fixed=source.interval_minutes is not None or not polling.adaptive,
+        jitter=polling.jitter_percent / 100,
+        pause_after=polling.pause_after_failures,
+        probe_interval=timedelta(minutes=polling.probe_interval_minutes),
+    )
+
+
+def feed_sources(config: Config) -> list[FeedSource]:
+    return [
+        FeedSource(s.name, s.url, s.language, polling_policy(s, config.polling))
+        for s in config.enabled_sources
+        if s.kind == "feed"
+    ]
+
+
+def fetch_limits(config: Config) -> FetchLimits:
     http = config.http
-    limits = FetchLimits(
+    return FetchLimits(
         user_agent=http.user_agent,
         timeout_seconds=http.timeout_seconds,
         connect_timeout_seconds=http.connect_timeout_seconds,
@@ -112,6 +164,12 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         concurrency=http.concurrency,
         per_host_concurrency=http.per_host_concurrency,
     )
+
+
+def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    feeds = feed_sources(config)
+    matcher = Matcher.compile(config.profile)
+    limits = fetch_limits(config)
     progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
     with _repository(config) as repo, ParsePool(config.polling.parse_workers) as pool:
         outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None, pool))
@@ -184,25 +242,125 @@ def cmd_items(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def cmd_sources(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    if args.action == "resume":
+        return _resume_source(args.name, args.config, config, out)
     with _repository(config) as repo:
         states = repo.source_states()
     zone = resolve_zone(config.digest.timezone)
+    paused = 0
     for source in config.sources:
         state = states.get(source.name)
         flag = "on " if source.enabled else "off"
-        if state is None or state.last_polled_at is None:
-            status = "never polled"
-        elif state.last_status == "error":
-            since = state.failing_since.astimezone(zone).strftime("%Y-%m-%d %H:%M") if state.failing_since else "?"
-            status = f"FAILING since {since} ({state.consecutive_errors}x): {state.last_error_message}"
-        else:
-            status = f"{state.last_status}, {state.items_total} items"
-        print(f"{flag} {source.name:<22} {source.kind:<4} {source.language}  {truncate(status, 100)}", file=out)
+        print(f"{flag} {source.name:<22} {source.kind:<4} {source.language}  {_source_status(state, zone)}", file=out)
+        paused += bool(state and state.paused and source.enabled)
         if state is not None and state.key_policy == KeyPolicy.LINK_DATE:
             share = f"{state.guid_problem_share:.0%}" if state.guid_problem_share is not None else "?"
             note = f"items keyed by link+date: the feed's GUIDs are unreliable ({share} empty or repeated last poll)"
             print(f"{'':<35}{note}", file=out)
+    if paused:
+        print(f"\n{paused} source(s) PAUSED: fix the cause, then `monitor sources resume NAME`.", file=out)
     return EXIT_OK
+
+
+def _source_status(state: SourceState | None, zone: ZoneInfo) -> str:
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "?"
+
+    if state is not None and state.paused:
+        status = f"PAUSED since {when(state.paused_at)}: {state.paused_reason}; next probe {when(state.next_check_at)}"
+    elif state is None or state.last_polled_at is None:
+        status = "never polled"
+    elif state.last_status == "error":
+        status = f"FAILING since {when(state.failing_since)} ({state.consecutive_errors}x): {state.last_error_message}"
+    else:
+        status = f"{state.last_status}, {state.items_total} items"
+    if state is not None and state.next_check_at and not state.paused:
+        status += f"; next check {when(state.next_check_at)} ({state.next_check_reason})"
+    return truncate(status, 160)
+
+
+def _resume_source(name: str, config_file: str, config: Config, out: TextIO) -> int:
+    if config.source(name) is None:
+        known = ", ".join(s.name for s in config.sources[:8])
+        raise MonitorError(f"no source named {name!r} in {config_file}; sources are: {known}, …")
+    with _repository(config) as repo:
+        before = repo.resume_source(name, datetime.now(UTC))
+    if before is None or not before.paused:
+        print(f"{name} is not paused; it will be polled at once.", file=out)
+    else:
+        print(
+            f"{name} resumed (was paused since {before.paused_at:%Y-%m-%d %H:%M} UTC: {before.paused_reason}).",
+            file=out,
+        )
+        print("A running daemon polls it within one tick.", file=out)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    handler = setup_logging(sys.stderr, LogFormat(args.log_format), config.secret_values())
+    try:
+        listen = parse_listen(args.listen) if args.listen else parse_listen(config.web.listen)
+    except ValueError as exc:
+        raise MonitorError(f"--listen: {exc}") from None
+    daemon_config = config.daemon
+    retention = config.retention
+    settings = DaemonSettings(
+        tick_seconds=daemon_config.tick_seconds,
+        lease=timedelta(seconds=daemon_config.lease_seconds),
+        shutdown_grace_seconds=daemon_config.shutdown_grace_seconds,
+        concurrency=config.http.concurrency,
+        housekeeping_every=timedelta(hours=daemon_config.housekeeping_interval_hours),
+        keep_unmatched=timedelta(days=retention.unmatched_items_days) if retention.unmatched_items_days else None,
+        keep_polls=timedelta(days=retention.poll_history_days) if retention.poll_history_days else None,
+        stale_after_seconds=config.web.stale_after_seconds,
+        listen=listen if config.web.enabled or args.listen else None,
+    )
+    try:
+        with _repository(config) as repo, ParsePool(config.polling.parse_workers) as pool:
+            matcher = Matcher.compile(config.profile)
+            daemon = Daemon(feed_sources(config), repo, matcher, fetch_limits(config), settings, parse_pool=pool)
+            asyncio.run(daemon.run())
+    except OSError as exc:
+        raise MonitorError(f"cannot start: {exc}") from None
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    engine = open_engine(config.database.url, migrate=False)
+    try:
+        if args.action == "status":
+            state = schema_status(engine)
+            verdict = "up to date" if state.up_to_date else "needs `monitor db upgrade`"
+            where = mask_url(config.database.url)
+            print(f"database {where}: revision {state.current or 'none'}, newest {state.head} ({verdict})", file=out)
+            return EXIT_OK
+        before = upgrade_schema(engine)
+        check_tables(engine)
+        if before.up_to_date:
+            print(f"schema already at the newest revision {before.head}", file=out)
+        else:
+            print(f"schema upgraded from {before.current or 'empty'} to {before.head}", file=out)
+        return EXIT_OK
+    finally:
+        engine.dispose()
+
+
+def cmd_health(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    url = args.url
+    if not url:
+        host, port = parse_listen(config.web.listen)
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '', '::') else host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a URL the operator gave)
+            print(response.read().decode("utf-8", "replace").strip(), file=out)
+            return EXIT_OK
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode("utf-8", "replace").strip(), file=out)
+        return EXIT_FAILURE
+    except (urllib.error.URLError, OSError) as exc:
+        raise MonitorError(f"{url}: no answer ({getattr(exc, 'reason', exc)}); is `monitor run` running?") from None
 
 
 _HANDLERS = {
@@ -211,4 +369,7 @@ _HANDLERS = {
     "digest": cmd_digest,
     "items": cmd_items,
     "sources": cmd_sources,
+    "run": cmd_run,
+    "db": cmd_db,
+    "health": cmd_health,
 }

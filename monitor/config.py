@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from monitor.errors import ConfigError, Problem
 from monitor.match.profile import MatchProfile
@@ -95,7 +95,7 @@ class SourceConfig(Frozen):
     language: Literal["en", "sq", "sr"]
     origin: Literal["pristina", "belgrade", "international"]
     enabled: bool = True
-    interval_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
+    interval_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
     full_text: bool = False
     selectors: PageSelectors | None = None
     note: str | None = None
@@ -107,9 +107,80 @@ class SourceConfig(Frozen):
 
 
 class PollingConfig(Frozen):
-    interval_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    """When sources are checked; ``monitor.decide`` applies it. Minutes may be fractional."""
+
+    interval_minutes: float = Field(30, gt=0, le=7 * 24 * 60)
+    # Entry-frequency adaptation (Miniflux-style): a source without its own interval_minutes is
+    # checked every (one week / items it published in the last week), within the bounds below.
+    adaptive: bool = True
+    min_interval_minutes: float = Field(10, gt=0, le=7 * 24 * 60)
+    max_interval_minutes: float = Field(180, gt=0, le=7 * 24 * 60)
+    jitter_percent: float = Field(10, ge=0, le=50)
+    # A source failing this many times in a row is paused with its reason (0: never pause)…
+    pause_after_failures: int = Field(10, ge=0, le=10_000)
+    # …and probed again at this interval; one success resumes it.
+    probe_interval_minutes: float = Field(24 * 60, gt=0, le=30 * 24 * 60)
     # Processes that parse fetched feeds; None: one per core (at most 4), 0: parse in the main process.
     parse_workers: int | None = Field(None, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> PollingConfig:
+        if self.min_interval_minutes > self.max_interval_minutes:
+            raise ValueError(
+                f"min_interval_minutes ({self.min_interval_minutes:g}) is above "
+                f"max_interval_minutes ({self.max_interval_minutes:g})"
+            )
+        if not self.min_interval_minutes <= self.interval_minutes <= self.max_interval_minutes:
+            raise ValueError(
+                f"interval_minutes ({self.interval_minutes:g}) must lie between min_interval_minutes "
+                f"({self.min_interval_minutes:g}) and max_interval_minutes ({self.max_interval_minutes:g})"
+            )
+        return self
+
+
+class DaemonConfig(Frozen):
+    """How ``monitor run`` works through the due sources, alone or beside other replicas."""
+
+    # How often each replica looks for due sources.
+    tick_seconds: float = Field(10, ge=0.05, le=600)
+    # How long a replica's claim on a source holds without renewal: after a crash the source is
+    # picked up by another replica this much later. Claims are renewed every third of it.
+    lease_seconds: float = Field(120, ge=1, le=3600)
+    # On SIGTERM/SIGINT, how long in-flight polls and sends may take to finish.
+    shutdown_grace_seconds: float = Field(30, ge=0, le=3600)
+    # Housekeeping (retention) runs this often.
+    housekeeping_interval_hours: float = Field(6, gt=0, le=7 * 24)
+
+
+class RetentionConfig(Frozen):
+    # Items that never matched are deleted this many days after they were first seen (0: keep
+    # forever); a tombstone keeps their key so they are never stored or alerted again.
+    unmatched_items_days: float = Field(90, ge=0)
+    # The per-poll history behind ``monitor sources``.
+    poll_history_days: float = Field(30, ge=0)
+
+
+class WebConfig(Frozen):
+    """The health and metrics endpoint of ``monitor run``."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:9180"
+    # /healthz answers 503 when the last successful poll cycle is older than this.
+    stale_after_seconds: float = Field(300, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """'127.0.0.1:9180' → ('127.0.0.1', 9180); '[::1]:9180' and ':9180' (all interfaces) too."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9180 or 0.0.0.0:9180, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class Schedule(Frozen):
@@ -192,11 +263,44 @@ class Config(Frozen):
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
     polling: PollingConfig = PollingConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    retention: RetentionConfig = RetentionConfig()
+    web: WebConfig = WebConfig()
     digest: DigestConfig = DigestConfig()
     smtp: SmtpConfig = SmtpConfig()
     sources: tuple[SourceConfig, ...] = ()
     subscribers: tuple[Subscriber, ...] = ()
     profile: MatchProfile
+
+    @model_validator(mode="after")
+    def _source_intervals_in_bounds(self) -> Config:
+        low, high = self.polling.min_interval_minutes, self.polling.max_interval_minutes
+        wrong = [
+            f"sources ({s.name}).interval_minutes: {s.interval_minutes:g} lies outside "
+            f"polling.min_interval_minutes ({low:g}) … polling.max_interval_minutes ({high:g})"
+            for s in self.sources
+            if s.interval_minutes is not None and not low <= s.interval_minutes <= high
+        ]
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return self
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret the configuration holds, so logs can mask them wherever they appear."""
+        values: list[str] = []
+        password = _url_password(self.database.url)
+        if password:
+            values.append(password)
+        for secret in (self.smtp.username, self.smtp.password):
+            if secret is not None:
+                values.append(secret.get_secret_value())
+        for sub in self.subscribers:
+            if isinstance(sub, WebhookSubscriber):
+                values.append(sub.url.get_secret_value())
+                if sub.secret is not None:
+                    values.append(sub.secret.get_secret_value())
+        # Very short values would mask ordinary words; such secrets are too weak to matter here.
+        return tuple(v for v in values if len(v) >= 4)
 
     def source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -220,6 +324,11 @@ def check_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"expected an IANA time zone such as 'Europe/Belgrade', got {value!r}") from None
     return value
+
+
+def _url_password(url: str) -> str | None:
+    found = re.search(r"//[^:/@]+:([^@/]*)@", url)
+    return found.group(1) if found and found.group(1) else None
 
 
 def mask_url(url: str) -> str:

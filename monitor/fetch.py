@@ -148,7 +148,12 @@ class Fetcher:
     ) -> Fetched | NotModified:
         status = response.status_code
         if status == 304:
-            return NotModified(url, _validators_from(response.headers, fallback=validators), time.monotonic() - started)
+            return NotModified(
+                url,
+                _validators_from(response.headers, fallback=validators),
+                time.monotonic() - started,
+                headers={k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers},
+            )
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             hint = f", asked to retry after {retry_after:g} s" if retry_after is not None else ""

@@ -1,25 +1,41 @@
 """The poll pipeline: the only module that knows the order of the stages.
 
     due sources ─▶ fetch ─▶ parse ─▶ identify ─▶ decide new ─▶ match (new only) ─▶ store
+                                                                                   ├─▶ decide next check
                                                                                    └─▶ notify (later)
 
 Each source is polled on its own; whatever goes wrong with one becomes a ``SourceOutcome``
 with an error kind and message, and never stops the others. Parse and identify, the CPU-bound
 part, run in the parse pool's worker processes (``monitor/workers.py``) when one is given.
+Which sources are due is the scheduler's business (``monitor.scheduler``); when a source is due
+again is ``monitor.decide``'s, recorded in the same transaction as the poll.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
+from monitor import decide
+from monitor.decide import PollingPolicy
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.match import Matcher
 from monitor.store import Repository
-from monitor.types import Fetched, Item, MatchResult, OutcomeStatus, SourceOutcome, Validators
+from monitor.types import (
+    Fetched,
+    Item,
+    MatchResult,
+    NextCheck,
+    OutcomeStatus,
+    SourceHistory,
+    SourceOutcome,
+    Validators,
+)
 from monitor.workers import IdentifiedFeed, ParsePool, parse_and_identify
 
 
@@ -30,9 +46,25 @@ class FeedSource:
     name: str
     url: str
     language: str | None = None
+    # When given, the next check is decided and recorded with the poll.
+    policy: PollingPolicy | None = None
 
 
 ProgressCallback = Callable[[SourceOutcome], None]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PollContext:
+    """How polls are recorded: who holds the sources' leases, the clock and the jitter draw."""
+
+    lease_owner: str | None = None
+    clock: Clock = utc_now
+    draw: Callable[[], float] = field(default=random.random)
 
 
 async def poll_once(
@@ -56,8 +88,14 @@ async def poll_once(
 
 
 async def poll_source(
-    source: FeedSource, fetcher: Fetcher, repo: Repository, matcher: Matcher, parse_pool: ParsePool | None = None
+    source: FeedSource,
+    fetcher: Fetcher,
+    repo: Repository,
+    matcher: Matcher,
+    parse_pool: ParsePool | None = None,
+    context: PollContext | None = None,
 ) -> SourceOutcome:
+    context = context or PollContext()
     started = time.monotonic()
     try:
         state = repo.source_state(source.name)
@@ -68,9 +106,9 @@ async def poll_source(
                 OutcomeStatus.NOT_MODIFIED,
                 elapsed=time.monotonic() - started,
                 validators=response.validators,
+                max_age=decide.max_age(response.headers),
             )
-            repo.commit_poll(outcome, [], matcher.version)
-            return outcome
+            return _commit(source, outcome, [], repo, matcher, context)
         # Parsing and storing are CPU and disk work: done on the event loop, a 5,000-entry feed
         # would hold up every other source's fetch long enough to blow its deadline. Parsing
         # runs in the pool's processes (or a thread without one), storing in a thread.
@@ -83,18 +121,23 @@ async def poll_source(
             response.headers,
             response.final_url,
         )
-        return await asyncio.to_thread(_store_identified, source, feed, response, repo, matcher, started)
+        return await asyncio.to_thread(_store_identified, source, feed, response, repo, matcher, started, context)
     except MonitorError as exc:
         outcome = _error_outcome(source.name, exc, time.monotonic() - started)
         try:
-            repo.commit_poll(outcome, [], matcher.version)
+            return _commit(source, outcome, [], repo, matcher, context)
         except StorageError as storage_exc:
             return _error_outcome(source.name, storage_exc, time.monotonic() - started)
-        return outcome
 
 
 def _store_identified(
-    source: FeedSource, feed: IdentifiedFeed, response: Fetched, repo: Repository, matcher: Matcher, started: float
+    source: FeedSource,
+    feed: IdentifiedFeed,
+    response: Fetched,
+    repo: Repository,
+    matcher: Matcher,
+    started: float,
+    context: PollContext,
 ) -> SourceOutcome:
     new = repo.unknown(feed.items)
     matched = match_items(matcher, new)
@@ -110,13 +153,39 @@ def _store_identified(
         validators=response.validators,
         key_policy=feed.key_policy,
         guid_problem_share=feed.guid_problem_share,
+        max_age=decide.max_age(response.headers),
+        ttl_minutes=feed.ttl_minutes,
     )
-    inserted = repo.commit_poll(outcome, matched, matcher.version)
-    if len(inserted) != len(new):  # another writer stored some of them first
+    return _commit(source, outcome, matched, repo, matcher, context)
+
+
+def _commit(
+    source: FeedSource,
+    outcome: SourceOutcome,
+    matched: list[tuple[Item, MatchResult]],
+    repo: Repository,
+    matcher: Matcher,
+    context: PollContext,
+) -> SourceOutcome:
+    """Record the poll, and with a policy its next check, in one transaction."""
+    now = context.clock()
+    decided: list[NextCheck] = []
+    policy = source.policy
+
+    def plan(history: SourceHistory) -> NextCheck:
+        assert policy is not None
+        decision = decide.next_check(policy, outcome, history, now, context.draw())
+        decided.append(decision)
+        return decision
+
+    inserted = repo.commit_poll(
+        outcome, matched, matcher.version, now, plan if policy else None, lease_owner=context.lease_owner
+    )
+    if len(inserted) != outcome.new_items:  # another writer stored some of them first
         keys = {i.key for i in inserted}
         relevant = sum(1 for i, m in matched if m.relevant and i.key in keys)
         outcome = replace(outcome, new_items=len(inserted), new_matches=relevant)
-    return outcome
+    return replace(outcome, next_check=decided[-1] if decided else None)
 
 
 def match_items(matcher: Matcher, items: Sequence[Item]) -> list[tuple[Item, MatchResult]]:
@@ -139,4 +208,5 @@ def _error_outcome(source: str, exc: MonitorError, elapsed: float) -> SourceOutc
         error_message=f"{stage}: {exc.message}",
         elapsed=elapsed,
         validators=Validators(),
+        retry_after=exc.retry_after if isinstance(exc, FetchError) else None,
     )

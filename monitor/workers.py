@@ -46,6 +46,7 @@ class IdentifiedFeed:
     warning: str | None
     key_policy: str
     guid_problem_share: float | None
+    ttl_minutes: int | None = None  # the feed's <ttl>, which monitor.decide honours
 
 
 def parse_and_identify(
@@ -67,6 +68,7 @@ def parse_and_identify(
         warning=parsed.warning,
         key_policy=policy.value,
         guid_problem_share=guids.share if guids.entries else None,
+        ttl_minutes=parsed.ttl_minutes,
     )
 
 

@@ -1,0 +1,100 @@
+"""Two `monitor run` replicas on one PostgreSQL share 200 sources; one dies, the other takes over."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.support.configs import feed_source, write_config
+from tests.support.daemon import DaemonProcess, poll_rows, query, wait_until
+from tests.support.httpserver import LocalServer
+
+SOURCES = 200
+INTERVAL = 3.0  # seconds
+LEASE = 2.0
+
+
+def feed(n: int) -> str:
+    items = "".join(
+        f"<item><title>Report {n}.{k} from the municipality</title><link>https://outlet{n}.example/a/{k}</link>"
+        f"<pubDate>Sun, 22 Nov 2026 06:0{k}:00 GMT</pubDate></item>"
+        for k in range(2)
+    )
+    # every outlet also carries the same agency story: stored once, whoever polls it first
+    shared = (
+        "<item><title>Chief negotiators to meet in Brussels</title>"
+        "<link>https://agency.example/story/1?utm_source=outlet" + str(n) + "</link></item>"
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Outlet {n}</title>{items}{shared}</channel></rss>'
+
+
+def test_two_replicas_poll_each_due_source_once_and_survive_the_death_of_one(
+    server: LocalServer, tmp_path: Path, postgres_url: str
+) -> None:
+    sources = [feed_source(f"s{n:03d}", server.add(f"/f/{n}.xml", feed(n))) for n in range(SOURCES)]
+    config = write_config(
+        tmp_path,
+        sources,
+        database={"url": postgres_url},
+        polling={
+            "interval_minutes": INTERVAL / 60,
+            "min_interval_minutes": 0.01,
+            "max_interval_minutes": 1,
+            "jitter_percent": 0,
+            "adaptive": False,
+        },
+        daemon={"tick_seconds": 0.2, "lease_seconds": LEASE, "shutdown_grace_seconds": 3},
+        http={
+            "user_agent": "dialogue-monitor-test (+http://127.0.0.1/)",
+            "timeout_seconds": 5,
+            "concurrency": 8,
+            "per_host_concurrency": 8,  # all 200 "outlets" are one host here
+        },
+        web={"enabled": False},
+    )
+    first = DaemonProcess(config, tmp_path / "first.log")
+    second = DaemonProcess(config, tmp_path / "second.log")
+    try:
+        first.wait_started(30)
+        second.wait_started(30)
+
+        def polled_at_least(times: int) -> bool:
+            fewest = query(
+                postgres_url,
+                "SELECT count(*), min(n) FROM (SELECT source, count(*) AS n FROM polls GROUP BY source) AS per_source",
+            )
+            return fewest == [(SOURCES, fewest[0][1])] and fewest[0][1] >= times
+
+        wait_until(lambda: polled_at_least(2), 40, "two cycles over every source", step=0.5)
+        held = query(postgres_url, "SELECT name FROM sources WHERE lease_owner IS NOT NULL")
+        first.kill()  # kill -9: no shutdown, its leases stay until they expire
+        after_expiry = datetime.now(UTC) + timedelta(seconds=LEASE)
+
+        def all_polled_since(moment: datetime) -> bool:
+            engine_rows = query(postgres_url, f"SELECT count(DISTINCT source) FROM polls WHERE polled_at > '{moment}'")
+            return engine_rows == [(SOURCES,)]
+
+        wait_until(lambda: all_polled_since(after_expiry), 30, "the survivor to poll every source", step=0.5)
+        assert second.terminate() == 0
+    finally:
+        first.close()
+        second.close()
+
+    rows = poll_rows(postgres_url)
+    by_source: dict[str, list[datetime]] = {}
+    for source, when, status in rows:
+        by_source.setdefault(source, []).append(when)
+        assert status in ("ok", "not_modified"), (source, status)
+    # each due time was served by one replica: consecutive polls of a source are a full interval apart
+    shortest = min(
+        (b - a).total_seconds() for times in by_source.values() for a, b in zip(times, times[1:], strict=False)
+    )
+    assert shortest >= INTERVAL - 0.01, shortest
+    # every request the server saw was a recorded poll, except those the killed replica had in flight
+    requests = sum(len(server.requests_for(f"/f/{n}.xml")) for n in range(SOURCES))
+    assert 0 <= requests - len(rows) <= len(held)
+    # both replicas did a share of the work before one died
+    assert len(first.events("poll")) > 20 and len(second.events("poll")) > 20
+    # no item stored twice: two own stories per outlet and the shared agency story once
+    assert query(postgres_url, "SELECT count(*), count(DISTINCT key) FROM items") == [(2 * SOURCES + 1,) * 2]
+    assert query(postgres_url, "SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL") == [(0,)]
