@@ -8,6 +8,7 @@ file stays the single place where behaviour is configured.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from monitor.errors import ConfigError, Problem
 from monitor.match.profile import MatchProfile
+from monitor.parse.selectors import check_selector
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -40,9 +42,15 @@ class Frozen(BaseModel):
 
 
 def _check_http_url(value: str) -> str:
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"a URL cannot contain spaces or control characters (write %20 for a space), got {value!r}")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number from 0 to 65535)
+    except ValueError:
+        raise ValueError(f"the port is not a number from 1 to 65535 in {value!r}") from None
     return value
 
 
@@ -85,6 +93,11 @@ class PageSelectors(Frozen):
     date: str | None = None
     article_text: str | None = None
     article_date: str | None = None
+
+    @field_validator("links", "title", "date", "article_text", "article_date")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        return None if value is None else check_selector(value)
 
 
 class SourceConfig(Frozen):
@@ -332,8 +345,9 @@ def _url_password(url: str) -> str | None:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a ``scheme://user:password@host`` URL."""
-    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
+    """Hide the password of a ``scheme://user:password@host`` URL, and ``password=`` parameters."""
+    url = re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"((?:^|[?&;])(?:password|passwd|pwd|secret|token)=)[^&;]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- loading
@@ -355,7 +369,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG, environ: Mapping[str, str] | 
 
 def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a SafeLoader, see below)
+    except RecursionError:
+        raise ConfigError([Problem(file, "", f"nested too deeply to be a configuration file ({_TOO_DEEP})")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -365,6 +381,9 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([Problem(file, "", "expected a mapping of sections (database, http, sources, …) at the top")])
+    too_big = _expanded_size_problem(raw)
+    if too_big:
+        raise ConfigError([Problem(file, "", too_big)])
     problems: list[Problem] = []
     raw = _substitute_env(raw, (), file, environ, problems)
     problems.extend(_duplicate_names(raw, file))
@@ -376,6 +395,67 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
     if problems or config is None:
         raise ConfigError(problems)
     return config
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error, not "last wins"
+    (two ``http:`` sections would otherwise silently drop the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = key_node.value
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {first_line[key]})", key_node.start_mark
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+# Far more values than any real configuration has; YAML aliases can make a short file expand to
+# billions of them ("billion laughs"), which validation would walk one by one.
+MAX_CONFIG_VALUES = 100_000
+
+
+_TOO_DEEP = "lists and mappings inside each other hundreds of levels deep"
+
+
+class _AliasCycle(Exception):
+    pass
+
+
+def _expanded_size_problem(raw: Any) -> str | None:
+    """Why the document is unusable as a tree (too many values, an alias inside itself), or None."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise _AliasCycle
+        open_nodes.add(key)
+        children = list(node.values()) if isinstance(node, dict) else node
+        total = 1 + sum(min(size(child), MAX_CONFIG_VALUES + 1) for child in children)
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        total = size(raw)
+    except _AliasCycle:
+        return "a YAML alias refers to a mapping or list that contains it; the file cannot be read as a tree"
+    except RecursionError:
+        return f"nested too deeply to be a configuration file ({_TOO_DEEP})"
+    if total > MAX_CONFIG_VALUES:
+        return f"the file expands to more than {MAX_CONFIG_VALUES:,} values through YAML aliases (&name / *name)"
+    return None
 
 
 def _path_text(loc: Sequence[str | int], raw: Any) -> str:
@@ -401,8 +481,25 @@ def _problems_from(exc: ValidationError, raw: Any, file: str) -> list[Problem]:
         loc = [p for p in error["loc"] if p not in ("email", "webhook") or error["type"] == "missing"]
         loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
         message = _message_for(error)
+        if ".".join("*" if isinstance(p, int) else str(p) for p in loc) in SECRET_PATHS:
+            message = _without_secret(message, error.get("input"))
         problems.append(Problem(file, _path_text(loc, raw), message))
     return problems
+
+
+def _without_secret(message: str, value: object) -> str:
+    """The message with the value of a secret key replaced by what may be shown of it."""
+    if value is None or isinstance(value, dict | list) or str(value) == "":
+        return message
+    shown = "(hidden)"
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            parts = urlsplit(value)
+            if parts.scheme and parts.hostname:
+                shown = f"{parts.scheme}://{parts.hostname}/… (rest hidden)"
+    for form in (repr(value), repr(mask_url(str(value))), str(value)):
+        message = message.replace(form, shown)
+    return message
 
 
 def _message_for(error: Any) -> str:
