@@ -41,8 +41,8 @@ _SENTENCE_BREAK = re.compile(
 )
 
 # Kinds whose presence can make an item relevant: without one of them, it is not.
-_ANCHOR_KINDS = frozenset({"dialogue", "talks", "topic", "actor", "level"})
-_VOIDABLE = frozenset({"dialogue", "talks", "topic", "level"})
+_ANCHOR_KINDS = frozenset({"dialogue", "talks", "topic", "topic-context", "actor", "level"})
+_VOIDABLE = frozenset({"dialogue", "talks", "topic", "topic-context", "level"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +130,7 @@ class Matcher:
         relevant = score >= self.profile.threshold and bool(evidence)
         rule = _rule(evidence, self.profile.threshold) if relevant else None
         counted = [e.finding for e in evidence]
-        topics = _unique(f.entry.group for f in counted if f.entry.kind == "topic")
+        topics = _unique(f.entry.group for f in counted if f.entry.kind in ("topic", "topic-context"))
         actors = _unique(f.entry.group for f, _ in located if f.entry.kind == "actor")
         levels = sorted(
             {f.entry.group for f in counted if f.entry.kind == "level"}, key=lambda g: self._level_order.get(g, 99)
@@ -177,16 +177,40 @@ class Matcher:
         def both(s: int) -> bool:
             return len(sides.get(s, ())) >= 2
 
+        def frame_without(actor_id: str) -> bool:
+            """A party named, or another envoy, or the dialogue itself: an envoy alone is not enough."""
+            others = any(
+                f.entry.kind == "actor" and f.entry.group != actor_id and self._actors[f.entry.group].role == "envoy"
+                for f, _ in live
+            )
+            return bool(item_sides) or others or any(f.entry.kind == "dialogue" for f, _ in live)
+
         live: list[tuple[Found, int]] = []
         for f, s in located:
             if f.entry.kind in _VOIDABLE and s in other and not both(s):
                 ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
-            elif f.entry.kind == "dialogue" and (sense := self._sense_near(f, s, senses)) is not None:
+            elif f.entry.kind == "dialogue" and not both(s) and (sense := self._sense_near(f, s, senses)) is not None:
                 ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
             else:
                 live.append((f, s))
 
-        dialogue_context = bool(eu) or len(item_sides) >= 2
+        # An EU envoy of the dialogue sets the Kosovo–Serbia frame as much as naming a party does.
+        envoys = any(f.entry.kind == "actor" and self._actors[f.entry.group].role == "envoy" for f, _ in live)
+        frame = bool(item_sides) or envoys
+        dialogue_context = bool(eu) or len(item_sides) >= 2 or envoys
+
+        # both parties named in one sentence: relations news, more so with the EU there
+        pairs = sorted((s for s in sides if both(s)), key=lambda s: s not in eu)
+        if pairs:
+            s = pairs[0]
+            pair = next(f for f, fs in located if fs == s and f.entry.kind in ("side", "actor"))
+            if s in eu:
+                evidence.append(
+                    Evidence(w.both_sides_and_eu, "both-sides+eu", "both parties and the EU in one sentence", pair, s)
+                )
+            else:
+                evidence.append(Evidence(w.both_sides, "both-sides", "both parties in one sentence", pair, s))
+
         # dialogue words
         graded: list[Evidence] = []
         for f, s in live:
@@ -219,7 +243,7 @@ class Matcher:
                         w.dialogue_one_side, "dialogue+side", f"dialogue word with {_one(here)} in the sentence", f, s
                     )
                 )
-            elif s in eu and item_sides:
+            elif s in eu and frame:
                 graded.append(Evidence(w.dialogue_eu, "dialogue+eu", "dialogue word with the EU in the sentence", f, s))
             elif item_sides:
                 graded.append(
@@ -241,24 +265,49 @@ class Matcher:
                     )
                 )
 
-        # talks naming both parties
-        talks = [
-            Evidence(
-                w.talks_both_sides_and_eu if s in eu else w.talks_both_sides,
-                "talks+both-sides+eu" if s in eu else "talks+both-sides",
-                "talks or meeting with both parties" + (" and the EU" if s in eu else "") + " in the sentence",
-                f,
-                s,
-            )
-            for f, s in live
-            if f.entry.kind == "talks" and both(s)
-        ]
-        if talks:
-            dialogue_context = True
-            evidence.append(max(talks, key=lambda e: e.points))
+        # talks and meetings: between the parties, and with the EU
+        talks: list[Evidence] = []
         for f, s in live:
-            if f.entry.kind == "talks" and not both(s):
-                ignored.append(Ignored("talks word without both parties in the sentence", f, s))
+            if f.entry.kind != "talks":
+                continue
+            here = sides.get(s, set())
+            if len(here) >= 2 and s in eu:
+                talks.append(
+                    Evidence(
+                        w.talks_both_sides_and_eu,
+                        "talks+both-sides+eu",
+                        "talks with both parties and the EU in the sentence",
+                        f,
+                        s,
+                    )
+                )
+            elif len(here) >= 2:
+                talks.append(
+                    Evidence(w.talks_both_sides, "talks+both-sides", "talks with both parties in the sentence", f, s)
+                )
+            elif here and s in eu:
+                talks.append(
+                    Evidence(
+                        w.talks_side_and_eu,
+                        "talks+side+eu",
+                        f"talks with {_one(here)} and the EU in the sentence",
+                        f,
+                        s,
+                    )
+                )
+            elif s in eu and frame:
+                talks.append(
+                    Evidence(
+                        w.talks_eu, "talks+eu", "talks with the EU in the sentence; a party is named elsewhere", f, s
+                    )
+                )
+            else:
+                ignored.append(Ignored("talks word without the parties or the EU in the sentence", f, s))
+        if talks:
+            best_talks = max(talks, key=lambda e: e.points)
+            if best_talks.points >= w.talks_both_sides:
+                dialogue_context = True
+            evidence.append(best_talks)
 
         # actors
         seen_actors: set[str] = set()
@@ -272,7 +321,7 @@ class Matcher:
             points = {"envoy": w.envoy, "negotiator": w.negotiator, "leader": w.leader, "official": w.official}[
                 actor.role
             ]
-            if actor.role in ("envoy", "official") and not item_sides:
+            if (actor.role == "official" and not item_sides) or (actor.role == "envoy" and not frame_without(actor.id)):
                 ignored.append(Ignored(f"{actor.role} {actor.label}, but neither party is named", f, s))
                 continue
             points = min(points, caps[actor.role] - spent[actor.role])
@@ -288,12 +337,14 @@ class Matcher:
         seen_topics: set[str] = set()
         strong_counted = 0
         context_points = 0.0
-        for f, s in live:
-            if f.entry.kind != "topic" or f.entry.group in seen_topics:
+        topic_hits = [(f, s) for f, s in live if f.entry.kind in ("topic", "topic-context")]
+        for f, s in sorted(topic_hits, key=lambda fs: fs[0].entry.kind == "topic-context"):
+            if f.entry.group in seen_topics:
                 continue
             topic = self._topics[f.entry.group]
-            if topic.strength == "strong":
-                if not item_sides and not dialogue_context:
+            strength = "context" if f.entry.kind == "topic-context" else topic.strength
+            if strength == "strong":
+                if not frame and not dialogue_context:
                     ignored.append(Ignored(f"topic {topic.label}, but neither party is named", f, s))
                     continue
                 seen_topics.add(topic.id)
@@ -344,6 +395,7 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
     yield from make("talks", "talks", profile.talks)
     for topic in profile.topics:
         yield from make("topic", topic.id, topic.terms)
+        yield from make("topic-context", topic.id, topic.context_terms)
     for actor in profile.actors:
         yield from make("actor", actor.id, actor.terms)
     for level in profile.meeting_levels:

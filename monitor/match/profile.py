@@ -88,6 +88,13 @@ class Topic(TermGroup):
     # with a mention of Kosovo or Serbia. context: a subject that is dialogue news only in a
     # dialogue context (energy, licence plates, missing persons).
     strength: Literal["strong", "context"] = "strong"
+    # Weaker mentions of the same topic, counted like a context topic ("the Association").
+    context_terms: tuple[Term, ...] = ()
+
+    @field_validator("context_terms")
+    @classmethod
+    def _valid_context_terms(cls, value: tuple[Term, ...]) -> tuple[Term, ...]:
+        return _check_terms(value)
 
 
 class Actor(TermGroup):
@@ -120,6 +127,10 @@ class Weights(_Frozen):
     dialogue_repeated: float = 0.5
     talks_both_sides: float = 2.0
     talks_both_sides_and_eu: float = 3.0
+    talks_side_and_eu: float = 2.0
+    talks_eu: float = 1.5
+    both_sides: float = 1.0
+    both_sides_and_eu: float = 2.0
     strong_topic: float = 3.0
     context_topic: float = 1.0
     envoy: float = 3.0
