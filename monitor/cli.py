@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import re
 import sys
@@ -28,9 +29,11 @@ from monitor.config import (
 from monitor.decide import PollingPolicy
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import FetchLimits
-from monitor.identity import KeyPolicy
+from monitor.identity import KeyPolicy, canonical_url
 from monitor.log import LogFormat, setup_logging
 from monitor.match import Matcher
+from monitor.match.evaluate import evaluate, load_labelled, report
+from monitor.match.explain import render_explanation
 from monitor.notify.digest import build_entries, render_digest
 from monitor.pipeline import FeedSource, poll_once
 from monitor.report import Progress, outcome_table, truncate
@@ -39,7 +42,7 @@ from monitor.store import Repository, open_engine
 from monitor.store.migrate import check_tables
 from monitor.store.migrate import status as schema_status
 from monitor.store.migrate import upgrade as upgrade_schema
-from monitor.types import SourceState
+from monitor.types import MatchResult, RematchSummary, SourceState, StoredItem
 from monitor.workers import ParsePool
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -81,6 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser("health", help="ask a running daemon's /healthz; exit 0 when healthy")
     health.add_argument("--url", help="default: http://127.0.0.1:PORT/healthz with the port of web.listen")
+    commands.add_parser("sources", help="list the configured sources and how their last poll went")
+
+    rematch = commands.add_parser("rematch", help="re-apply the current profile to stored items")
+    rematch.add_argument("--since", help="only items first seen since: an ISO date/time or an age like 24h, 30d")
+    rematch.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+
+    explain = commands.add_parser("explain", help="show why a stored item matched or did not")
+    explain.add_argument("item", metavar="URL-OR-ID", help="the item's id (from 'monitor items'), URL or key")
+
+    commands.add_parser(
+        "classify",
+        help="classify JSON lines {id, title, text, lang} from standard input; one JSON line out per item",
+    )
+
+    evaluate = commands.add_parser("eval", help="precision and recall per language on a labelled set")
+    evaluate.add_argument(
+        "paths", nargs="*", default=["tests/match/eval"], help="labelled .yaml/.jsonl files or directories"
+    )
+    evaluate.add_argument("--min-precision", type=float, help="exit 1 if any language is below this precision")
+    evaluate.add_argument("--min-recall", type=float, help="exit 1 if any language is below this recall")
+    evaluate.add_argument("--quiet", action="store_true", help="only the table, not the wrong decisions")
     return parser
 
 
@@ -363,6 +387,131 @@ def cmd_health(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         raise MonitorError(f"{url}: no answer ({getattr(exc, 'reason', exc)}); is `monitor run` running?") from None
 
 
+def cmd_rematch(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    since = parse_since(args.since, datetime.now(UTC))
+    matcher = Matcher.compile(config.profile)
+    totals = RematchSummary()
+    changes: list[str] = []
+    with _repository(config) as repo:
+        for batch in repo.items_in_batches(since=since):
+            results = [(s.id, matcher.match(s.item.title, s.item.text, s.item.language)) for s in batch]
+            for stored, (_, result) in zip(batch, results, strict=True):
+                if result.relevant != (stored.match is not None):
+                    sign = "+" if result.relevant else "-"
+                    reason = f" ({result.rule})" if result.rule else ""
+                    changes.append(f"{sign} {stored.id:>6}  {truncate(stored.item.title, 90)}{reason}")
+            summary = _would_change(batch, results) if args.dry_run else repo.replace_matches(results, matcher.version)
+            totals = _add(totals, summary)
+    for line in changes[:200]:
+        print(line, file=out)
+    if len(changes) > 200:
+        print(f"… and {len(changes) - 200} more", file=out)
+    verb = "would be" if args.dry_run else "were"
+    print(
+        f"{totals.checked} items checked with profile {matcher.version}: {totals.added} newly matched, "
+        f"{totals.removed} no longer matched, {totals.updated} updated, {totals.unchanged} unchanged"
+        f"{' (dry run: nothing written)' if args.dry_run else ''}.",
+        file=out,
+    )
+    if totals.added:
+        print(f"Newly matched items {verb} stored as old news: they are never sent to subscribers.", file=out)
+    return EXIT_OK
+
+
+def _would_change(batch: Sequence[StoredItem], results: Sequence[tuple[int, MatchResult]]) -> RematchSummary:
+    added = sum(1 for s, (_, r) in zip(batch, results, strict=True) if r.relevant and s.match is None)
+    removed = sum(1 for s, (_, r) in zip(batch, results, strict=True) if not r.relevant and s.match is not None)
+    updated = sum(
+        1
+        for s, (_, r) in zip(batch, results, strict=True)
+        if r.relevant
+        and s.match is not None
+        and (s.match.score, s.match.rule, s.match.snippets) != (r.score, r.rule, r.snippets)
+    )
+    return RematchSummary(len(batch), added, updated, removed, len(batch) - added - removed - updated)
+
+
+def _add(a: RematchSummary, b: RematchSummary) -> RematchSummary:
+    return RematchSummary(
+        a.checked + b.checked,
+        a.added + b.added,
+        a.updated + b.updated,
+        a.removed + b.removed,
+        a.unchanged + b.unchanged,
+    )
+
+
+def cmd_explain(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    with _repository(config) as repo:
+        stored = repo.find_item(args.item)
+        if stored is None and "://" in args.item:
+            stored = repo.find_item(canonical_url(args.item))
+    if stored is None:
+        raise MonitorError(f"no stored item with id, URL or key {args.item!r}; 'monitor items' lists them")
+    matcher = Matcher.compile(config.profile)
+    item = stored.item
+    print(f"item {stored.id}: {item.title}", file=out)
+    print(f"  source {item.source}, language {item.language or '?'}, {item.url or 'no URL'}", file=out)
+    if stored.match is not None:
+        print(f"  stored as about the dialogue (score {stored.match.score:g}, rule {stored.match.rule})", file=out)
+    else:
+        print("  stored as not about the dialogue", file=out)
+    print("", file=out)
+    print(render_explanation(matcher.explain(item.title, item.text, item.language), matcher), file=out)
+    return EXIT_OK
+
+
+def cmd_classify(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    matcher = Matcher.compile(config.profile)
+    bad = 0
+    for number, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("title", ""), str):
+                raise ValueError("expected an object with string fields title and text")
+            text = record.get("text") or ""
+            lang = record.get("lang")
+            if not isinstance(text, str) or not (lang is None or isinstance(lang, str)):
+                raise ValueError("text and lang must be strings")
+        except ValueError as exc:
+            bad += 1
+            print(f"error: standard input line {number}: {exc}", file=sys.stderr)
+            continue
+        result = matcher.match(record.get("title") or "", text, lang)
+        answer = {
+            "id": record.get("id"),
+            "relevant": result.relevant,
+            "score": result.score,
+            "topics": list(result.topics),
+            "actors": list(result.actors),
+            "snippets": list(result.marked_snippets),
+            "rule": result.rule,
+            "meeting_level": result.meeting_level,
+        }
+        print(json.dumps(answer, ensure_ascii=False), file=out)
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    matcher = Matcher.compile(config.profile)
+    items = load_labelled([Path(p) for p in args.paths])
+    scores = evaluate(matcher, items)
+    print(f"profile {matcher.version}, {len(items)} labelled items", file=out)
+    print(report(scores, show_errors=not args.quiet), file=out)
+    below = [
+        name
+        for name, s in scores.items()
+        if (args.min_precision is not None and s.precision < args.min_precision)
+        or (args.min_recall is not None and s.recall < args.min_recall)
+    ]
+    if below:
+        print(f"below the floor: {', '.join(below)}", file=out)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 _HANDLERS = {
     "check": cmd_check,
     "poll": cmd_poll,
@@ -372,4 +521,8 @@ _HANDLERS = {
     "run": cmd_run,
     "db": cmd_db,
     "health": cmd_health,
+    "rematch": cmd_rematch,
+    "explain": cmd_explain,
+    "classify": cmd_classify,
+    "eval": cmd_eval,
 }

@@ -94,6 +94,17 @@ class MatchResult:
     marked_snippets: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RematchSummary:
+    """What re-applying the profile to stored items changed (``monitor rematch``)."""
+
+    checked: int = 0
+    added: int = 0  # items the new rules catch that had no match (stored with notify=False)
+    updated: int = 0  # items still caught, with a different score, reason or snippet
+    removed: int = 0  # items the new rules no longer catch
+    unchanged: int = 0
+
+
 class OutcomeStatus(StrEnum):
     OK = "ok"
     NOT_MODIFIED = "not_modified"

@@ -35,10 +35,54 @@ MARK_OPEN, MARK_CLOSE = "⟦", "⟧"
 MAX_SNIPPETS = 3
 MAX_SNIPPET_CHARS = 320
 
-# A sentence ends at a line break, or at . ! ? … (and closing quotes) before a capital or digit.
-_SENTENCE_BREAK = re.compile(
-    r"\n\s*|[.!?…]+[\"'»”’)\]]*\s+(?=[\"'«“„(\[]*[A-Z0-9À-ÞČĆŠŽĐЀ-Я])"  # noqa: RUF001
+# A sentence ends at a line break, or at . ! ? … (and closing quotes) before a space, except after
+# an abbreviation or an initial. Letter case plays no part, so that case never changes a decision.
+_SENTENCE_BREAK = re.compile(r"\n\s*|[.!?…]+[\"'»”’)\]]*\s+")  # noqa: RUF001
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "st",
+        "prof",
+        "gen",
+        "col",
+        "lt",
+        "sgt",
+        "gov",
+        "sen",
+        "rep",
+        "jr",
+        "sr",
+        "no",
+        "vs",
+        "etc",
+        "br",
+        "tzv",
+        "npr",
+        "itd",
+        "sl",
+        "sh",
+        "zv",
+        "dipl",
+        "ing",
+        "mr.sc",
+    ]
 )
+_LAST_WORD = re.compile(r"(\w+)\W*$")
+
+
+def sentence_starts(body: str) -> list[int]:
+    starts = [0]
+    for m in _SENTENCE_BREAK.finditer(body):
+        if body[m.start()] == ".":
+            word = _LAST_WORD.search(body, max(0, m.start() - 12), m.start())
+            if word and (len(word.group(1)) == 1 or word.group(1).lower() in _ABBREVIATIONS):
+                continue
+        starts.append(m.end())
+    return starts
+
 
 # Kinds whose presence can make an item relevant: without one of them, it is not.
 _ANCHOR_KINDS = frozenset({"dialogue", "talks", "topic", "topic-context", "actor", "level"})
@@ -118,7 +162,7 @@ class Matcher:
             for f in self._index.find(folded, words & self._index.keys)
             if not f.entry.languages or lang is None or lang in f.entry.languages
         ]
-        starts = [0, *(m.end() for m in _SENTENCE_BREAK.finditer(body))]
+        starts = sentence_starts(body)
         sentences = tuple((a, b) for a, b in zip(starts, [*starts[1:], len(body)], strict=True))
 
         def sentence_of(f: Found) -> int:

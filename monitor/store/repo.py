@@ -34,6 +34,7 @@ from monitor.types import (
     MatchResult,
     NextCheck,
     OutcomeStatus,
+    RematchSummary,
     SourceHistory,
     SourceOutcome,
     SourceState,
@@ -381,8 +382,86 @@ class Repository:
         with self._session() as session:
             return int(session.execute(select(func.count()).select_from(TombstoneRow)).scalar_one())
 
+    # --- matching (rematch / explain)
 
-def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    def items_in_batches(self, *, since: datetime | None = None, batch: int = 500) -> Iterator[list[StoredItem]]:
+        """Every stored item first seen since ``since`` (all when None), oldest first, with its match."""
+        last_id = 0
+        while True:
+            statement = (
+                select(ItemRow, MatchRow)
+                .join(MatchRow, col(MatchRow.item_id) == col(ItemRow.id), isouter=True)
+                .where(col(ItemRow.id) > last_id)
+            )
+            if since is not None:
+                statement = statement.where(col(ItemRow.first_seen_at) >= since)
+            statement = statement.order_by(col(ItemRow.id)).limit(batch)
+            with self._session() as session:
+                rows = [_stored(item, match) for item, match in session.execute(statement).all()]
+            if not rows:
+                return
+            yield rows
+            last_id = rows[-1].id
+
+    def replace_matches(
+        self,
+        results: Sequence[tuple[int, MatchResult]],
+        matcher_version: str,
+        now: datetime | None = None,
+    ) -> RematchSummary:
+        """Store re-computed matches for stored items (by item id), in one transaction.
+
+        A match found only now is stored with ``notify=False``: an old item caught by new rules is
+        shown (digest preview, ``items --matched``) but never sent to subscribers as news. A match
+        still found is updated and keeps its ``notify`` flag; one no longer found is removed.
+        """
+        now = now or datetime.now(UTC)
+        added = updated = removed = unchanged = 0
+        with self._session() as session:
+            ids = [item_id for item_id, _ in results]
+            existing: dict[int, MatchRow] = {}
+            for chunk in _chunks(ids, 500):
+                rows = session.execute(select(MatchRow).where(col(MatchRow.item_id).in_(chunk))).scalars()
+                existing.update({row.item_id: row for row in rows})
+            for item_id, match in results:
+                row = existing.get(item_id)
+                if row is None and match.relevant:
+                    new_row = _match_row(item_id, match, matcher_version, now)
+                    new_row.notify = False
+                    session.add(new_row)
+                    added += 1
+                elif row is not None and not match.relevant:
+                    session.delete(row)
+                    removed += 1
+                elif row is not None:
+                    if _same_match(row, match):
+                        unchanged += 1
+                    else:
+                        _update_match_row(row, match, matcher_version, now)
+                        session.add(row)
+                        updated += 1
+                else:
+                    unchanged += 1
+        return RematchSummary(len(results), added, updated, removed, unchanged)
+
+    def find_item(self, reference: str) -> StoredItem | None:
+        """A stored item by its id, its URL (as stored) or its key."""
+        reference = reference.strip()
+        condition = col(ItemRow.url) == reference
+        if reference.isdigit():
+            condition = col(ItemRow.id) == int(reference)
+        statement = (
+            select(ItemRow, MatchRow).join(MatchRow, col(MatchRow.item_id) == col(ItemRow.id), isouter=True).limit(1)
+        )
+        with self._session() as session:
+            for where in (condition, col(ItemRow.key) == reference):
+                row = session.execute(statement.where(where)).first()
+                if row is not None:
+                    return _stored(row[0], row[1])
+        return None
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -421,6 +500,28 @@ def _match_row(item_id: int, match: MatchResult, version: str, now: datetime) ->
         matcher_version=version,
         matched_at=now,
     )
+
+
+def _same_match(row: MatchRow, match: MatchResult) -> bool:
+    return (
+        row.score == match.score
+        and row.snippets == list(match.snippets)
+        and row.actors == list(match.actors)
+        and row.topics == list(match.topics)
+        and row.meeting_level == match.meeting_level
+        and row.rule == match.rule
+    )
+
+
+def _update_match_row(row: MatchRow, match: MatchResult, version: str, now: datetime) -> None:
+    row.score = match.score
+    row.snippets = list(match.snippets)
+    row.actors = list(match.actors)
+    row.topics = list(match.topics)
+    row.meeting_level = match.meeting_level
+    row.rule = match.rule
+    row.matcher_version = version
+    row.matched_at = now
 
 
 def _stored(row: ItemRow, match: MatchRow | None) -> StoredItem:

@@ -1,0 +1,45 @@
+"""The quality gate: precision and recall per language on the labelled set may not drop.
+
+The floors are the figures measured when the set was written, less a small margin; the run is
+deterministic (no sampling, no seed), so a drop means a change made the matcher worse.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from monitor.match import Matcher
+from monitor.match.evaluate import Scores, evaluate, load_labelled
+
+EVAL_SET = Path(__file__).parent / "eval"
+# Measured on 2026-11-22: precision 1.000 and recall 1.000 in every language (README, "Matching").
+PRECISION_FLOOR = 0.97
+RECALL_FLOOR = 0.97
+LANGUAGES = ("en", "sq", "sr-Cyrl", "sr-Latn")
+
+
+@pytest.fixture(scope="module")
+def scores(matcher: Matcher) -> dict[str, Scores]:
+    return evaluate(matcher, load_labelled([EVAL_SET]))
+
+
+def test_the_labelled_set_is_large_enough_and_hard_enough() -> None:
+    items = load_labelled([EVAL_SET])
+    assert len(items) >= 200
+    per_language = Counter(i.lang for i in items)
+    assert set(per_language) == set(LANGUAGES)
+    assert min(per_language.values()) >= 50
+    negatives = [i for i in items if not i.relevant]
+    assert len(negatives) >= len(items) / 3
+    assert sum(1 for i in negatives if i.kind == "hard") >= len(items) / 3
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_precision_and_recall_stay_above_the_floor(scores: dict[str, Scores], language: str) -> None:
+    s = scores[language]
+    wrong = [f"{e.item.id}: {e.item.title}" for e in s.errors]
+    assert s.precision >= PRECISION_FLOOR, f"precision {s.precision:.3f} in {language}; wrong: {wrong}"
+    assert s.recall >= RECALL_FLOOR, f"recall {s.recall:.3f} in {language}; wrong: {wrong}"
