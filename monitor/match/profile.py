@@ -121,7 +121,7 @@ class Weights(_Frozen):
 
     dialogue_both_sides: float = 3.0
     dialogue_side_and_eu: float = 3.0
-    dialogue_one_side: float = 2.0
+    dialogue_one_side: float = 2.5
     dialogue_eu: float = 2.0
     dialogue_in_item: float = 1.0
     dialogue_repeated: float = 0.5
