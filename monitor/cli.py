@@ -84,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser("health", help="ask a running daemon's /healthz; exit 0 when healthy")
     health.add_argument("--url", help="default: http://127.0.0.1:PORT/healthz with the port of web.listen")
-    commands.add_parser("sources", help="list the configured sources and how their last poll went")
 
     rematch = commands.add_parser("rematch", help="re-apply the current profile to stored items")
     rematch.add_argument("--since", help="only items first seen since: an ISO date/time or an age like 24h, 30d")
