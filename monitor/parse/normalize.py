@@ -16,7 +16,6 @@ MAX_TEXT_CHARS = 50_000
 # Dates further ahead than this are a server's clock or a typo, not news from the future.
 FUTURE_TOLERANCE = timedelta(days=1)
 
-_SPACE = re.compile(r"\s+")
 # Line and paragraph separators, plus other control characters, never belong in a title.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
 
@@ -75,7 +74,9 @@ def clean_line(value: str | None, limit: int = MAX_TITLE_CHARS) -> str:
     if not value:
         return ""
     value = unicodedata.normalize("NFC", value)
-    value = _SPACE.sub(" ", _CONTROL.sub(" ", value)).strip()
+    if not value.isprintable():  # a fast C scan; most text has no controls and no line breaks
+        value = _CONTROL.sub(" ", value)
+    value = " ".join(value.split())  # str.split() and re's \s agree on what Unicode whitespace is
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
     return value
