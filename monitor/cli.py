@@ -194,7 +194,10 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     matcher = Matcher.compile(config.profile)
     limits = fetch_limits(config)
     progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
-    with _repository(config) as repo, ParsePool(config.polling.parse_workers) as pool:
+    with (
+        _repository(config) as repo,
+        ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser) as pool,
+    ):
         outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None, pool))
     if progress:
         progress.close()

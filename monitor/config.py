@@ -135,6 +135,8 @@ class PollingConfig(Frozen):
     probe_interval_minutes: float = Field(24 * 60, gt=0, le=30 * 24 * 60)
     # Processes that parse fetched feeds; None: one per core (at most 4), 0: parse in the main process.
     parse_workers: int | None = Field(None, ge=0, le=64)
+    # Plain RSS 2.0 / Atom feeds read by lxml (same entries, several times faster); false: feedparser only.
+    fast_parser: bool = True
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> PollingConfig:

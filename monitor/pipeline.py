@@ -112,7 +112,8 @@ async def poll_source(
         # Parsing and storing are CPU and disk work: done on the event loop, a 5,000-entry feed
         # would hold up every other source's fetch long enough to blow its deadline. Parsing
         # runs in the pool's processes (or a thread without one), storing in a thread.
-        feed = await (parse_pool or ParsePool(0)).run(
+        pool = parse_pool or ParsePool(0)
+        feed = await pool.run(
             parse_and_identify,
             source.name,
             source.language,
@@ -120,6 +121,7 @@ async def poll_source(
             response.body,
             response.headers,
             response.final_url,
+            pool.fast_parser,
         )
         return await asyncio.to_thread(_store_identified, source, feed, response, repo, matcher, started, context)
     except MonitorError as exc:

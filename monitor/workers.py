@@ -56,9 +56,10 @@ def parse_and_identify(
     body: bytes,
     headers: Mapping[str, str],
     base_url: str,
+    fast_parser: bool = True,
 ) -> IdentifiedFeed:
     """Parse one fetched feed and give each entry its identity (pure: runs in a worker)."""
-    parsed = parse_feed(body, headers, base_url)
+    parsed = parse_feed(body, headers, base_url, fast=fast_parser)
     guids = check_guids(parsed.entries)
     policy = choose_key_policy(KeyPolicy(key_policy), guids)
     items = tuple(identify(source, entry, language, policy) for entry in parsed.entries)
@@ -81,8 +82,10 @@ def default_workers() -> int:
 class ParsePool:
     """``with ParsePool(2) as pool: feed = await pool.run(parse_and_identify, ...)``"""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, fast_parser: bool = True) -> None:
         self.workers = default_workers() if workers is None else workers
+        # Handed to parse_and_identify by the pipeline: False reads every feed with feedparser.
+        self.fast_parser = fast_parser
         self._executor: Executor | None = None
 
     def _pool(self) -> Executor:
