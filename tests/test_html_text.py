@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import warnings
 
 import feedparser
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.parse.normalize import _text_by_bs4, clean_line, html_to_text
 from tests.support.corpus import corpus_files
@@ -50,3 +54,15 @@ def test_markup_lxml_refuses_or_reads_otherwise_is_read_by_beautifulsoup() -> No
 def test_cyrillic_and_albanian_text_survive_unchanged() -> None:
     assert html_to_text("<p>Дијалог <em>Београда</em> и Приштине</p>") == "Дијалог Београда и Приштине"
     assert html_to_text("<p>Marrëveshja e <i>Brukselit</i></p>") == "Marrëveshja e Brukselit"
+
+
+@given(st.text())
+def test_clean_line_is_the_regex_definition_of_one_clean_line(value: str) -> None:
+    # clean_line is written for speed; this is what it must mean.
+    expected = re.sub(
+        r"\s+", " ", re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]", " ", unicodedata.normalize("NFC", value))
+    )
+    expected = expected.strip()
+    if len(expected) > 1_000:
+        expected = expected[:999].rstrip() + "…"
+    assert clean_line(value) == expected
