@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.cli import main
 from tests.conftest import FIXTURES
 from tests.support.configs import feed_source, write_config
-from tests.support.daemon import DaemonProcess, poll_rows, query, wait_until
+from tests.support.daemon import DaemonProcess, execute, poll_rows, query, wait_until
 from tests.support.httpserver import LocalServer, closed_port
 
 EN_FEED = (FIXTURES / "feeds" / "en_rss.xml").read_bytes()
@@ -236,3 +236,36 @@ def test_logs_never_show_secrets(server: LocalServer, tmp_path: Path) -> None:
     log = daemon.log_path.read_text(encoding="utf-8")
     assert "hunter2-secret" not in log
     assert "editor:***@127.0.0.1" in log
+
+
+def test_retention_deletes_old_unmatched_items_and_the_feed_never_brings_them_back(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    # no validators: every poll gets the whole feed, so the old items are offered again and again
+    en = server.add("/en.xml", EN_FEED, validators=False)
+    config = daemon_config(
+        tmp_path,
+        [feed_source("en", en)],
+        polling={**FAST, "max_interval_minutes": 0.02},  # the feed's <ttl> is capped at 1.2 s
+        daemon={"tick_seconds": 0.1, "lease_seconds": 3, "housekeeping_interval_hours": 0.0005},
+        retention={"unmatched_items_days": 90, "poll_history_days": 30},
+    )
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    assert main(["--config", str(config), "poll", "--once"], out=io.StringIO()) == 0
+    assert query(db, "SELECT count(*) FROM items") == [(4,)]
+    execute(db, "UPDATE items SET first_seen_at = '2026-01-01 00:00:00.000000'")  # long ago
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    try:
+        daemon.wait_started()
+        wait_until(lambda: bool(daemon.events("housekeeping")), 15, "housekeeping")
+        polls_before = len(daemon.events("poll"))
+        wait_until(lambda: len(daemon.events("poll")) >= polls_before + 2, 10, "two more polls")
+        assert daemon.terminate() == 0
+    finally:
+        daemon.close()
+    housekeeping = daemon.events("housekeeping")[0]
+    assert housekeeping["items"] == 3  # the matched item stays
+    assert query(db, "SELECT count(*) FROM items") == [(1,)]
+    assert query(db, "SELECT count(*) FROM tombstones") == [(3,)]
+    later = [p for p in daemon.events("poll") if p["time"] >= housekeeping["time"]]
+    assert later and all(p["new_items"] == 0 and p["entries"] == 4 for p in later)

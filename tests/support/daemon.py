@@ -97,6 +97,15 @@ def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
+def execute(database_url: str, sql: str) -> None:
+    engine = open_engine(database_url, migrate=False)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
 def _aware(value: datetime | str) -> datetime:
     from datetime import UTC
 
