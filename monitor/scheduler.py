@@ -316,7 +316,10 @@ class Daemon:
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             event(log, logging.ERROR, "poll", f"{task.get_name()}: unexpected failure: {exc!r}", error=repr(exc))
-        if not self.stopping.is_set():
+        # Refill once half the slots are free rather than after every poll: one claim then leases
+        # several sources, and a claim is a write every replica competes for.
+        free = self.settings.concurrency - self._polls_in_flight()
+        if not self.stopping.is_set() and free >= max(1, self.settings.concurrency // 2):
             self._fill()
 
     async def maintain_leases(self) -> None:
