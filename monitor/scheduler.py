@@ -145,6 +145,11 @@ class Daemon:
 
     async def _run(self) -> None:
         added = self.repo.ensure_sources(sorted(self.sources), self.clock())
+        if self.parse_pool is not None:
+            # Starting the parse workers blocks the event loop for a moment: do it before any
+            # source is leased, not in the middle of a cycle (where it would stall renewals).
+            with contextlib.suppress(MonitorError):
+                await self.parse_pool.run(int)
         async with Fetcher(self.limits) as fetcher:
             self._fetcher = fetcher
             scheduler = self._scheduler = self._build_scheduler()

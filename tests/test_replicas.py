@@ -11,7 +11,7 @@ from tests.support.httpserver import LocalServer
 
 SOURCES = 200
 INTERVAL = 3.0  # seconds
-LEASE = 2.0
+LEASE = 3.0
 
 
 def feed(n: int) -> str:
@@ -66,15 +66,21 @@ def test_two_replicas_poll_each_due_source_once_and_survive_the_death_of_one(
             return fewest == [(SOURCES, fewest[0][1])] and fewest[0][1] >= times
 
         wait_until(lambda: polled_at_least(2), 40, "two cycles over every source", step=0.5)
-        held = query(postgres_url, "SELECT name FROM sources WHERE lease_owner IS NOT NULL")
+        first_id = first.events("started")[0]["replica"]
+        lease_query = f"SELECT name FROM sources WHERE lease_owner = '{first_id}'"
+        wait_until(lambda: bool(query(postgres_url, lease_query)), 10, "the first replica to hold leases")
         first.kill()  # kill -9: no shutdown, its leases stay until they expire
-        after_expiry = datetime.now(UTC) + timedelta(seconds=LEASE)
+        killed_at = datetime.now(UTC)
+        held = [name for (name,) in query(postgres_url, lease_query)]
+        assert held, "the killed replica held sources"
+        expiry = killed_at + timedelta(seconds=LEASE)
 
-        def all_polled_since(moment: datetime) -> bool:
-            engine_rows = query(postgres_url, f"SELECT count(DISTINCT source) FROM polls WHERE polled_at > '{moment}'")
-            return engine_rows == [(SOURCES,)]
+        def taken_over() -> bool:
+            names = ", ".join(f"'{name}'" for name in held)
+            sql = f"SELECT count(DISTINCT source) FROM polls WHERE source IN ({names}) AND polled_at > '{expiry}'"
+            return query(postgres_url, sql) == [(len(held),)]
 
-        wait_until(lambda: all_polled_since(after_expiry), 30, "the survivor to poll every source", step=0.5)
+        wait_until(taken_over, 20, "the survivor to take over the dead replica's sources", step=0.3)
         assert second.terminate() == 0
     finally:
         first.close()
