@@ -97,6 +97,28 @@ class Evidence:
     finding: Found
     sentence: int
 
+    @property
+    def anchor(self) -> bool:
+        """Evidence that ties the item to the dialogue; the rest only supports an anchor nearby."""
+        return self.rule in _ANCHOR_RULES or self.rule.startswith(("envoy:", "negotiator:", "strong-topic:"))
+
+
+_ANCHOR_RULES = frozenset(
+    {
+        "dialogue+both-sides",
+        "dialogue+side+eu",
+        "dialogue+side",
+        "dialogue+eu",
+        "talks+both-sides+eu",
+        "talks+both-sides",
+        "talks+side+eu",
+        "talks+eu+parties",
+    }
+)
+# Supporting evidence counts only within this many sentences of an anchor (or in the title):
+# weak signals scattered over a long article do not add up to a mention of the dialogue.
+WINDOW_SENTENCES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
@@ -170,8 +192,10 @@ class Matcher:
 
         located = [(f, sentence_of(f)) for f in found]
         evidence, ignored = self._weigh(located)
+        evidence, far = _best_window(evidence)
+        ignored += [Ignored(f"{e.reason}, but far from the main mention", e.finding, e.sentence) for e in far]
         score = round(sum(e.points for e in evidence), 2)
-        relevant = score >= self.profile.threshold and bool(evidence)
+        relevant = score >= self.profile.threshold and any(e.anchor for e in evidence)
         rule = _rule(evidence, self.profile.threshold) if relevant else None
         counted = [e.finding for e in evidence]
         topics = _unique(f.entry.group for f in counted if f.entry.kind in ("topic", "topic-context"))
@@ -233,7 +257,11 @@ class Matcher:
         for f, s in located:
             if f.entry.kind in _VOIDABLE and s in other and not both(s):
                 ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
-            elif f.entry.kind == "dialogue" and not both(s) and (sense := self._sense_near(f, s, senses)) is not None:
+            elif (
+                f.entry.kind in ("dialogue", "talks")
+                and not both(s)
+                and (sense := self._sense_near(f, s, senses)) is not None
+            ):
                 ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
             else:
                 live.append((f, s))
@@ -339,12 +367,12 @@ class Matcher:
                         s,
                     )
                 )
+            elif s in eu and len(item_sides) >= 2:
+                reason = "talks with the EU in the sentence; both parties named in the item"
+                talks.append(Evidence(w.talks_eu, "talks+eu+parties", reason, f, s))
             elif s in eu and frame:
-                talks.append(
-                    Evidence(
-                        w.talks_eu, "talks+eu", "talks with the EU in the sentence; a party is named elsewhere", f, s
-                    )
-                )
+                reason = "talks with the EU in the sentence; a party is named elsewhere"
+                talks.append(Evidence(w.talks_eu, "talks+eu", reason, f, s))
             else:
                 ignored.append(Ignored("talks word without the parties or the EU in the sentence", f, s))
         if talks:
@@ -394,7 +422,7 @@ class Matcher:
                 seen_topics.add(topic.id)
                 points = w.strong_topic if strong_counted == 0 else w.context_topic
                 strong_counted += 1
-                evidence.append(Evidence(points, f"topic:{topic.id}", f"topic {topic.label}", f, s))
+                evidence.append(Evidence(points, f"strong-topic:{topic.id}", f"topic {topic.label}", f, s))
             else:
                 if not dialogue_context:
                     ignored.append(Ignored(f"topic {topic.label}, but no dialogue context", f, s))
@@ -446,6 +474,35 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
         yield from make("level", level.id, level.terms)
     yield from make("other", "other", profile.other_contexts)
     yield from make("sense", "sense", profile.unrelated_senses)
+
+
+def _best_window(evidence: Sequence[Evidence]) -> tuple[list[Evidence], list[Evidence]]:
+    """The evidence around the anchor whose neighbourhood scores most, and the evidence left out."""
+    anchors = [e for e in evidence if e.anchor]
+    if not anchors:
+        return list(evidence), []
+    best: list[Evidence] = []
+    best_points = -1.0
+    for anchor in anchors:
+        near = [e for e in evidence if e.sentence == 0 or abs(e.sentence - anchor.sentence) <= WINDOW_SENTENCES]
+        near = _one_process_word_per_sentence(near)
+        points = sum(e.points for e in near)
+        if points > best_points:
+            best, best_points = near, points
+    kept = {id(e) for e in best}
+    return best, [e for e in evidence if id(e) not in kept]
+
+
+def _one_process_word_per_sentence(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """'Talks' and 'dialogue' in one sentence are one piece of evidence, not two."""
+    strongest: dict[int, Evidence] = {}
+    for e in evidence:
+        if e.rule.startswith(("dialogue", "talks")):
+            current = strongest.get(e.sentence)
+            if current is None or e.points > current.points:
+                strongest[e.sentence] = e
+    keep = {id(e) for e in strongest.values()}
+    return [e for e in evidence if not e.rule.startswith(("dialogue", "talks")) or id(e) in keep]
 
 
 def _primary_language(language: str | None) -> str | None:

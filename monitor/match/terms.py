@@ -91,6 +91,9 @@ class TermIndex:
             while at >= 0:
                 start, end = at, at + len(key)  # positions in ``folded``
                 for entry in entries:
+                    if not entry.rest:
+                        found.append(Found(entry, start, end, ((start, end),)))
+                        continue
                     spans = _rest(folded, end, entry.rest)
                     if spans is not None:
                         all_spans = ((start, end), *spans)
