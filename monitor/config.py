@@ -212,7 +212,10 @@ class Schedule(Frozen):
     def _cron_fields(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError(f"expected a cron expression of 5 fields (minute hour day month weekday), got {value!r}")
-        return value
+        # APScheduler lives in scheduler.py alone, and scheduler.py imports this module: import late.
+        from monitor.scheduler import validate_cron
+
+        return validate_cron(value)
 
 
 class Filters(Frozen):

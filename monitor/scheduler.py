@@ -440,8 +440,84 @@ class Daemon:
 
 
 def cron_trigger(cron: str, timezone: str) -> CronTrigger:
-    """A 5-field cron (minute hour day month weekday) in an IANA zone; ``Europe/Pristina`` works."""
-    return CronTrigger.from_crontab(cron, timezone=resolve_zone(timezone))
+    """A 5-field cron (minute hour day month weekday) in an IANA zone; ``Europe/Pristina`` works.
+
+    Weekdays are read as cron reads them (0 and 7 Sunday, 1 Monday), not as APScheduler 3's
+    ``from_crontab`` does (0 Monday), where ``1-5`` would mean Tuesday to Saturday.
+    """
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=cron_weekdays(weekday),
+        timezone=resolve_zone(timezone),
+    )
+
+
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_FULL_DAY_NAMES = dict(
+    zip(_CRON_WEEKDAYS, ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"), strict=True)
+)
+
+
+def cron_weekdays(field: str) -> str:
+    """Cron's weekday field as a list of day names, which APScheduler reads the same way.
+
+    Numbers (0-7, Sunday = 0 = 7), names, ranges, lists and steps are expanded by cron's rules:
+    ``1-5`` → ``mon,tue,wed,thu,fri``, ``*/2`` → ``sun,tue,thu,sat``, ``sun-sat`` → every day.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, slash, step_text = part.partition("/")
+        if slash and not step_text.isdigit():
+            raise ValueError(f"the step in weekday {part!r} is not a number")
+        step = int(step_text) if slash else 1
+        if step < 1:
+            raise ValueError(f"the step in weekday {part!r} must be at least 1")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            start, _, end = span.partition("-")
+            first, last = _cron_weekday(start), _cron_weekday(end)
+        else:
+            first = _cron_weekday(span)
+            last = 7 if slash else first
+        if first > last:
+            raise ValueError(f"weekday range {span!r} runs backwards; write it as two ranges")
+        days.update(d % 7 for d in range(first, last + 1, step))
+    return ",".join(_CRON_WEEKDAYS[d] for d in sorted(days))
+
+
+def _cron_weekday(token: str) -> int:
+    token = token.strip().lower()
+    if token.isdigit() and int(token) <= 7:
+        return int(token)
+    if token[:3] in _CRON_WEEKDAYS and token in (token[:3], _FULL_DAY_NAMES[token[:3]]):
+        return _CRON_WEEKDAYS.index(token[:3])
+    raise ValueError(f"unknown weekday {token!r}: use 0-7 (0 and 7 are Sunday) or sun, mon, … sat")
+
+
+def validate_cron(cron: str) -> str:
+    """Return ``cron`` if it is a schedule that fires; else raise ``ValueError`` saying why.
+
+    Called from ``config.py``, so a mistake is a configuration error with its key path, found
+    by ``monitor check`` and not by a digest that silently never goes out.
+    """
+    try:
+        trigger = cron_trigger(cron, "UTC")
+    except ValueError as exc:
+        raise ValueError(f"{cron!r} is not a valid cron expression (minute hour day month weekday): {exc}") from None
+    # A fixed date that does not exist (30 February) parses but never fires.
+    if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+        raise ValueError(f"{cron!r} never fires (a day that does not exist in that month?)")
+    return cron
 
 
 def latest_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import yaml
 from monitor.cli import main
 from monitor.config import parse_config
 from monitor.errors import ConfigError
+from monitor.scheduler import cron_trigger, validate_cron
 from tests.support.configs import ROOT, default_raw
 
 BASE = default_raw()
@@ -106,6 +108,30 @@ CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
         setting(["subscribers"], subscriber(schedule={"cron": "0 7 * *"})),
         "subscribers[0] (desk).schedule.cron",
         ("5 fields",),
+    ),
+    (
+        "cron-out-of-range",
+        setting(["subscribers"], subscriber(schedule={"cron": "61 7 * * *"})),
+        "subscribers[0] (desk).schedule.cron",
+        ("not a valid cron expression", "maximum value (59)"),
+    ),
+    (
+        "cron-bad-weekday",
+        setting(["subscribers"], subscriber(schedule={"cron": "0 7 * * 8"})),
+        "subscribers[0] (desk).schedule.cron",
+        ("unknown weekday '8'",),
+    ),
+    (
+        "cron-garbage",
+        setting(["subscribers"], subscriber(schedule={"cron": "every day at 7 am"})),
+        "subscribers[0] (desk).schedule.cron",
+        ("not a valid cron expression", "minute"),
+    ),
+    (
+        "cron-never-fires",
+        setting(["subscribers"], subscriber(schedule={"cron": "0 7 30 2 *"})),
+        "subscribers[0] (desk).schedule.cron",
+        ("never fires",),
     ),
     ("url-scheme", setting(["sources", 0, "url"], "ftp://example.org/feed"), f"sources[0] ({FIRST}).url", ("http",)),
     ("url-no-host", setting(["sources", 0, "url"], "https:///feed"), f"sources[0] ({FIRST}).url", ("host",)),
@@ -294,3 +320,20 @@ def test_a_database_url_with_a_password_parameter_is_masked(tmp_path: Path, run_
     assert result.returncode == 0
     assert "password=***" in result.stdout
     assert SECRET not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("cron", "after", "expected"),
+    [
+        # 2026-11-21 is a Saturday. Cron numbers weekdays from Sunday = 0; APScheduler 3's own
+        # from_crontab from Monday = 0, which would move a weekday digest to Tuesday–Saturday.
+        ("0 7 * * 1-5", datetime(2026, 11, 21, 8, 0, tzinfo=UTC), datetime(2026, 11, 23, 7, 0, tzinfo=UTC)),
+        ("0 7 * * 0", datetime(2026, 11, 21, 8, 0, tzinfo=UTC), datetime(2026, 11, 22, 7, 0, tzinfo=UTC)),
+        ("0 7 * * 7", datetime(2026, 11, 21, 8, 0, tzinfo=UTC), datetime(2026, 11, 22, 7, 0, tzinfo=UTC)),
+        ("30 6 * * mon-fri", datetime(2026, 11, 23, 7, 0, tzinfo=UTC), datetime(2026, 11, 24, 6, 30, tzinfo=UTC)),
+        ("0 12 * * */2", datetime(2026, 11, 22, 13, 0, tzinfo=UTC), datetime(2026, 11, 24, 12, 0, tzinfo=UTC)),
+    ],
+)
+def test_cron_weekdays_mean_what_they_mean_in_cron(cron: str, after: datetime, expected: datetime) -> None:
+    validate_cron(cron)
+    assert cron_trigger(cron, "UTC").get_next_fire_time(None, after) == expected
