@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean migration
+.PHONY: run test lint typecheck unit bench bench-cluster clean migration
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(BENCH_STAMP)
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
 		{ echo "installing nginx (Debian package) for the bench"; apt-get update -qq && apt-get install -y -qq nginx; }
 	$(BIN)/python -m bench.run
+
+## bench-cluster: insert + cluster cost per item with 10k and with 1M items stored -> bench/results/cluster.md
+# A few minutes on 2 cores; needs about 3 GB of disk under bench/out/ (deleted by nothing: rm it after).
+bench-cluster: $(STAMP)
+	$(BIN)/python -m bench.bench_cluster
 
 ## migration: after changing monitor/store/tables.py, write the next Alembic revision (make migration m="add x")
 SCRATCH_DB := sqlite:///$(CURDIR)/.venv/migration-scratch.db

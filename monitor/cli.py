@@ -17,6 +17,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from monitor import __version__
+from monitor.cluster import ClusterRules
 from monitor.config import (
     Config,
     PollingConfig,
@@ -43,6 +44,7 @@ from monitor.store.migrate import check_tables
 from monitor.store.migrate import status as schema_status
 from monitor.store.migrate import upgrade as upgrade_schema
 from monitor.types import MatchResult, RematchSummary, SourceState, StoredItem
+from monitor.updates import UpdateRules
 from monitor.workers import ParsePool
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -72,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     source_actions = sources.add_subparsers(dest="action", metavar="ACTION")
     resume = source_actions.add_parser("resume", help="resume a paused source: it is polled again at once")
     resume.add_argument("name", help="the source's name")
+
+    stories = commands.add_parser("stories", help="list stories (one entry per development) with their outlets")
+    stories.add_argument("--since", help="only stories seen or joined since: an ISO date/time or an age like 24h, 7d")
+    stories.add_argument("--matched", action="store_true", help="only stories about the dialogue")
+    stories.add_argument("--limit", type=int, default=50, help="how many (default 50)")
 
     run = commands.add_parser("run", help="run the daemon: poll on schedule, send digests, serve health and metrics")
     run.add_argument("--log-format", choices=[f.value for f in LogFormat], default="text", help="default: text")
@@ -127,7 +134,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def _repository(config: Config) -> Repository:
-    return Repository(open_engine(config.database.url))
+    stories = config.stories
+    rules = ClusterRules(
+        window=timedelta(hours=stories.window_hours),
+        min_overlap=stories.min_overlap,
+        min_jaccard=stories.min_jaccard,
+    )
+    return Repository(open_engine(config.database.url), rules)
+
+
+def update_rules(config: Config) -> UpdateRules:
+    return UpdateRules(config.updates.max_revisions, config.updates.alert_on_new_mention)
 
 
 def cmd_check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
@@ -198,15 +215,20 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         _repository(config) as repo,
         ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser) as pool,
     ):
-        outcomes = asyncio.run(poll_once(feeds, repo, matcher, limits, progress.update if progress else None, pool))
+        outcomes = asyncio.run(
+            poll_once(feeds, repo, matcher, limits, progress.update if progress else None, pool, update_rules(config))
+        )
     if progress:
         progress.close()
     print(outcome_table(outcomes), file=out)
     failed = sum(1 for o in outcomes if o.status == "error")
     new = sum(o.new_items for o in outcomes)
     matches = sum(o.new_matches for o in outcomes)
+    updated = sum(o.updated_items for o in outcomes)
+    capped = sum(o.capped_updates for o in outcomes)
     print(
-        f"\n{len(outcomes)} sources polled, {failed} failed; {new} new items, {matches} about the dialogue.",
+        f"\n{len(outcomes)} sources polled, {failed} failed; {new} new items, {matches} about the dialogue; "
+        f"{updated} updated" + (f", {capped} changes ignored (revision cap)" if capped else "") + ".",
         file=out,
     )
     # Non-zero only when nothing could be polled at all, so cron jobs notice a dead network.
@@ -340,6 +362,7 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         keep_polls=timedelta(days=retention.poll_history_days) if retention.poll_history_days else None,
         stale_after_seconds=config.web.stale_after_seconds,
         listen=listen if config.web.enabled or args.listen else None,
+        update_rules=update_rules(config),
     )
     try:
         with _repository(config) as repo, ParsePool(config.polling.parse_workers) as pool:
@@ -514,12 +537,36 @@ def cmd_eval(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_stories(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    if args.limit < 1:
+        raise MonitorError("--limit must be at least 1")
+    since = parse_since(args.since, datetime.now(UTC))
+    zone = resolve_zone(config.digest.timezone)
+    titles = {s.name: s.title for s in config.sources}
+    with _repository(config) as repo:
+        stories = repo.stories(since=since, limit=args.limit, relevant_only=args.matched)
+    for story in stories:
+        lead = story.lead or (story.outlets[0] if story.outlets else None)
+        when = story.started.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        mark = "*" if story.relevant else " "
+        print(f"#{story.id:<6}{mark} {when}  {truncate(lead.title if lead else '(item deleted)', 90)}", file=out)
+        names = [titles.get(c.source, c.source) + (" (lead)" if c is story.lead else "") for c in story.outlets]
+        count = f"{len(story.outlets)} outlet" + ("s" if len(story.outlets) != 1 else "")
+        print(f"{'':<26}{count}: {truncate(', '.join(names), 100)}", file=out)
+        if lead and lead.url:
+            print(f"{'':<26}{lead.url}", file=out)
+    if not stories:
+        print("no stories" + (" since then" if since else " yet; run 'monitor poll --once'"), file=out)
+    return EXIT_OK
+
+
 _HANDLERS = {
     "check": cmd_check,
     "poll": cmd_poll,
     "digest": cmd_digest,
     "items": cmd_items,
     "sources": cmd_sources,
+    "stories": cmd_stories,
     "run": cmd_run,
     "db": cmd_db,
     "health": cmd_health,

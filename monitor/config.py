@@ -277,6 +277,21 @@ class DigestConfig(Frozen):
         return check_timezone(value)
 
 
+class StoriesConfig(Frozen):
+    """Clustering of copies of one story across outlets (see monitor/cluster.py)."""
+
+    window_hours: float = Field(48, gt=0, le=24 * 30, description="how far apart in time copies may be")
+    min_overlap: float = Field(0.6, gt=0, le=1, description="share of the shorter lead found in the other")
+    min_jaccard: float = Field(0.15, ge=0, le=1)
+
+
+class UpdatesConfig(Frozen):
+    """What happens when a stored article comes back with changed text (see monitor/updates.py)."""
+
+    max_revisions: int = Field(20, ge=0, le=10_000)
+    alert_on_new_mention: bool = True
+
+
 class Config(Frozen):
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
@@ -286,6 +301,8 @@ class Config(Frozen):
     web: WebConfig = WebConfig()
     digest: DigestConfig = DigestConfig()
     smtp: SmtpConfig = SmtpConfig()
+    stories: StoriesConfig = StoriesConfig()
+    updates: UpdatesConfig = UpdatesConfig()
     sources: tuple[SourceConfig, ...] = ()
     subscribers: tuple[Subscriber, ...] = ()
     profile: MatchProfile

@@ -1,6 +1,7 @@
 """The poll pipeline: the only module that knows the order of the stages.
 
-    due sources ─▶ fetch ─▶ parse ─▶ identify ─▶ decide new ─▶ match (new only) ─▶ store
+    due sources ─▶ fetch ─▶ parse ─▶ identify ─▶ triage (new / changed / known) ─▶ match (new and changed)
+        ─▶ plan updates ─▶ store (items, stories, updates, matches, validators: one transaction)
                                                                                    ├─▶ decide next check
                                                                                    └─▶ notify (later)
 
@@ -29,6 +30,7 @@ from monitor.store import Repository
 from monitor.types import (
     Fetched,
     Item,
+    ItemUpdate,
     MatchResult,
     NextCheck,
     OutcomeStatus,
@@ -36,6 +38,7 @@ from monitor.types import (
     SourceOutcome,
     Validators,
 )
+from monitor.updates import UpdateRules, plan_updates
 from monitor.workers import IdentifiedFeed, ParsePool, parse_and_identify
 
 
@@ -65,6 +68,8 @@ class PollContext:
     lease_owner: str | None = None
     clock: Clock = utc_now
     draw: Callable[[], float] = field(default=random.random)
+    # What a changed article does (revision cap, re-alert): the ``updates:`` section of config.yaml.
+    update_rules: UpdateRules = field(default_factory=UpdateRules)
 
 
 async def poll_once(
@@ -74,12 +79,14 @@ async def poll_once(
     limits: FetchLimits,
     progress: ProgressCallback | None = None,
     parse_pool: ParsePool | None = None,
+    update_rules: UpdateRules | None = None,
 ) -> list[SourceOutcome]:
     """Poll every source once, concurrently within the fetch limits; outcomes in source order."""
+    context = PollContext(update_rules=update_rules or UpdateRules())
     async with Fetcher(limits) as fetcher:
 
         async def one(source: FeedSource) -> SourceOutcome:
-            outcome = await poll_source(source, fetcher, repo, matcher, parse_pool)
+            outcome = await poll_source(source, fetcher, repo, matcher, parse_pool, context)
             if progress is not None:
                 progress(outcome)
             return outcome
@@ -141,15 +148,20 @@ def _store_identified(
     started: float,
     context: PollContext,
 ) -> SourceOutcome:
-    new = repo.unknown(feed.items)
+    triage = repo.triage(feed.items)
+    new = triage.new
     matched = match_items(matcher, new)
     relevant = sum(1 for _, m in matched if m.relevant)
+    rematched = [(k, matcher.match(k.item.title, k.item.text, k.item.language)) for k in triage.changed]
+    plan = plan_updates(rematched, context.update_rules)
     outcome = SourceOutcome(
         source.name,
         OutcomeStatus.OK,
         entries=feed.entries,
         new_items=len(new),
         new_matches=relevant,
+        updated_items=len(plan.updates),
+        capped_updates=plan.capped,
         warning=feed.warning,
         elapsed=time.monotonic() - started,
         validators=response.validators,
@@ -158,7 +170,7 @@ def _store_identified(
         max_age=decide.max_age(response.headers),
         ttl_minutes=feed.ttl_minutes,
     )
-    return _commit(source, outcome, matched, repo, matcher, context)
+    return _commit(source, outcome, matched, repo, matcher, context, plan.updates)
 
 
 def _commit(
@@ -168,6 +180,7 @@ def _commit(
     repo: Repository,
     matcher: Matcher,
     context: PollContext,
+    updates: Sequence[ItemUpdate] = (),
 ) -> SourceOutcome:
     """Record the poll, and with a policy its next check, in one transaction."""
     now = context.clock()
@@ -181,7 +194,13 @@ def _commit(
         return decision
 
     inserted = repo.commit_poll(
-        outcome, matched, matcher.version, now, plan if policy else None, lease_owner=context.lease_owner
+        outcome,
+        matched,
+        matcher.version,
+        now,
+        plan if policy else None,
+        lease_owner=context.lease_owner,
+        updates=updates,
     )
     if len(inserted) != outcome.new_items:  # another writer stored some of them first
         keys = {i.key for i in inserted}

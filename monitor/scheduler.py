@@ -45,6 +45,7 @@ from monitor.log import LOGGER_NAME, event, log_poll
 from monitor.match import Matcher
 from monitor.pipeline import Clock, FeedSource, PollContext, poll_source, utc_now
 from monitor.store import Repository
+from monitor.updates import UpdateRules
 from monitor.web import HealthReport, Metrics, WebServer
 from monitor.workers import ParsePool
 
@@ -64,6 +65,8 @@ class DaemonSettings:
     # host, port of /healthz and /metrics; None: no web endpoint
     listen: tuple[str, int] | None = None
     replica_id: str = field(default_factory=lambda: replica_name())
+    # What a changed article does (the ``updates:`` section of config.yaml).
+    update_rules: UpdateRules = field(default_factory=UpdateRules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +309,9 @@ class Daemon:
 
     async def _poll(self, source: FeedSource) -> None:
         assert self._fetcher is not None
-        context = PollContext(lease_owner=self.settings.replica_id, clock=self.clock)
+        context = PollContext(
+            lease_owner=self.settings.replica_id, clock=self.clock, update_rules=self.settings.update_rules
+        )
         self.metrics.in_flight.inc()
         try:
             outcome = await poll_source(source, self._fetcher, self.repo, self.matcher, self.parse_pool, context)

@@ -121,6 +121,8 @@ class SourceOutcome:
     entries: int = 0
     new_items: int = 0
     new_matches: int = 0
+    updated_items: int = 0  # stored items rewritten with a newer version of their text
+    capped_updates: int = 0  # changed items left alone: they reached updates.max_revisions
     error_kind: str | None = None
     error_message: str | None = None
     warning: str | None = None
@@ -206,3 +208,76 @@ class SourceHistory:
     paused: bool
     # The feed's <ttl> as last seen in a full answer (a 304 does not repeat it).
     feed_ttl_minutes: int | None = None
+
+
+# ---------------------------------------------------------------- updates and stories
+
+
+@dataclass(frozen=True, slots=True)
+class KnownItem:
+    """A fetched item that is already stored: the version just fetched and what the store has."""
+
+    item: Item
+    stored_id: int
+    stored_hash: str
+    revisions: int
+    matched: bool  # the stored item has a match: it was found to be about the dialogue
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """A poll's items sorted against the store: new ones, stored ones whose text changed, the rest."""
+
+    new: tuple[Item, ...]
+    changed: tuple[KnownItem, ...] = ()
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemUpdate:
+    """A stored item to be rewritten with a newer version of its title and text."""
+
+    item_id: int
+    item: Item
+    revision: int  # the item's revision count after this update (the first version is 0)
+    # The new text mentions the dialogue where the stored one did not: this match is stored, and
+    # ``alert`` says whether it is news (a re-alert) or only shown (``updates.alert_on_new_mention``).
+    new_match: MatchResult | None = None
+    alert: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """One outlet's item in a story."""
+
+    item_id: int
+    source: str
+    title: str
+    url: str | None
+    published: datetime | None
+    first_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRef:
+    """The story of one item, for digests and webhooks: show the story once, with its other outlets."""
+
+    story_id: int
+    lead_item_id: int | None
+    size: int  # items in the story, this one included
+    # The story's other outlets (one entry per source other than this item's, earliest item first).
+    also_reported_by: tuple[StoryCopy, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorySummary:
+    """A story as `monitor stories` lists it."""
+
+    id: int
+    lead: StoryCopy | None
+    started: datetime
+    first_seen: datetime
+    size: int
+    outlets: tuple[StoryCopy, ...]  # the first item of each source, earliest first (the lead's first)
+    notified: bool  # one of its items was stored as news (a match with notify=True)
+    relevant: bool  # one of its items is about the dialogue

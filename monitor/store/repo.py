@@ -20,17 +20,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, func, nulls_first, or_, select, text, update
+from sqlalchemy import Engine, bindparam, delete, exists, func, insert, nulls_first, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
+from monitor.cluster import (
+    Candidate,
+    ClusterRules,
+    Fingerprint,
+    band_keys,
+    best_story,
+    fingerprint,
+    shingles_from_bytes,
+)
 from monitor.errors import StorageError
 from monitor.identity import legacy_key
-from monitor.store.tables import ItemRow, MatchRow, PollRow, SourceRow, TombstoneRow
+from monitor.store.tables import (
+    ItemRow,
+    MatchRow,
+    PollRow,
+    SourceRow,
+    StoryBandRow,
+    StoryItemRow,
+    StoryRow,
+    TombstoneRow,
+)
 from monitor.types import (
     CheckReason,
     Item,
+    ItemUpdate,
+    KnownItem,
     MatchResult,
     NextCheck,
     OutcomeStatus,
@@ -39,6 +59,10 @@ from monitor.types import (
     SourceOutcome,
     SourceState,
     StoredItem,
+    StoryCopy,
+    StoryRef,
+    StorySummary,
+    Triage,
     Validators,
 )
 
@@ -56,8 +80,9 @@ class Pruned:
 
 
 class Repository:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cluster_rules: ClusterRules | None = None) -> None:
         self.engine = engine
+        self.cluster_rules = cluster_rules or ClusterRules()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -92,56 +117,101 @@ class Repository:
 
     def unknown(self, items: Sequence[Item]) -> list[Item]:
         """The items not stored yet (by key, or by guid within the same source); first of a key wins."""
+        return list(self.triage(items).new)
+
+    def triage(self, items: Sequence[Item]) -> Triage:
+        """Sort a poll's items into new ones, stored ones whose text changed, and unchanged ones.
+
+        An item is stored when its key is, when its GUID is stored for the same source (a
+        re-slugged article), or, for link+date keys, under the key its feed used before. An item
+        deleted by retention (a tombstone by key, or by GUID in the same source) is never new again.
+        """
         unique: dict[str, Item] = {}
         for item in items:
             unique.setdefault(item.key, item)
         if not unique:
-            return []
+            return Triage(new=())
         with self._session() as session:
-            known_keys: set[str] = set()
-            keys = list(unique)
-            # Tombstones count as known: an item deleted by retention is never new again.
-            for table in (ItemRow, TombstoneRow):
-                for chunk in _chunks(keys, 500):
-                    known_keys.update(
-                        session.execute(select(col(table.key)).where(col(table.key).in_(chunk))).scalars()
-                    )
-            by_source: dict[str, set[str]] = {}
-            for item in unique.values():
-                if item.guid:
-                    by_source.setdefault(item.source, set()).add(item.guid)
-            known_guids: set[tuple[str, str]] = set()
-            for source, guids in by_source.items():
-                for chunk in _chunks(sorted(guids), 500):
-                    for guid_table in (ItemRow, TombstoneRow):
-                        rows = session.execute(
-                            select(col(guid_table.guid)).where(
-                                col(guid_table.source) == source, col(guid_table.guid).in_(chunk)
-                            )
-                        ).scalars()
-                        known_guids.update((source, g) for g in rows if g is not None)
-            fresh = [i for k, i in unique.items() if k not in known_keys and (i.source, i.guid) not in known_guids]
-            stored_before_switch = self._stored_under_legacy_keys(session, fresh)
-        return [i for i in fresh if i.key not in stored_before_switch]
+            stored = self._stored_by_key(session, list(unique))
+            rest = [i for k, i in unique.items() if k not in stored]
+            stored.update(self._stored_by_guid(session, rest))
+            rest = [i for i in rest if i.key not in stored]
+            stored.update(self._stored_under_legacy_keys(session, rest))
+            rest = [i for i in rest if i.key not in stored]
+            buried = self._buried(session, rest)
+        new = tuple(i for k, i in unique.items() if k not in stored and k not in buried)
+        changed = tuple(
+            KnownItem(item, row.id, row.content_hash, row.revisions, row.matched)
+            for k, item in unique.items()
+            if (row := stored.get(k)) is not None and row.content_hash != item.content_hash
+        )
+        return Triage(new=new, changed=changed, unchanged=len(unique) - len(new) - len(changed))
 
-    def _stored_under_legacy_keys(self, session: Session, items: Sequence[Item]) -> set[str]:
-        """Keys of link+date items already stored under the key their feed used before the switch.
+    def _stored_rows(self, session: Session, *where: Any) -> list[Any]:
+        statement = (
+            select(
+                col(ItemRow.id),
+                col(ItemRow.key),
+                col(ItemRow.source),
+                col(ItemRow.guid),
+                col(ItemRow.published_at),
+                col(ItemRow.content_hash),
+                col(ItemRow.revisions),
+                col(MatchRow.id).is_not(None).label("matched"),
+            )
+            .join(MatchRow, col(MatchRow.item_id) == col(ItemRow.id), isouter=True)
+            .where(*where)
+        )
+        return list(session.execute(statement).all())
+
+    def _stored_by_key(self, session: Session, keys: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for chunk in _chunks(keys, 500):
+            found.update((row.key, row) for row in self._stored_rows(session, col(ItemRow.key).in_(chunk)))
+        return found
+
+    def _stored_by_guid(self, session: Session, items: Sequence[Item]) -> dict[str, Any]:
+        by_source: dict[str, dict[str, Item]] = {}
+        for item in items:
+            if item.guid:
+                by_source.setdefault(item.source, {}).setdefault(item.guid, item)
+        found: dict[str, Any] = {}
+        for source, guids in by_source.items():
+            for chunk in _chunks(sorted(guids), 500):
+                for row in self._stored_rows(session, col(ItemRow.source) == source, col(ItemRow.guid).in_(chunk)):
+                    found[guids[row.guid].key] = row
+        return found
+
+    def _stored_under_legacy_keys(self, session: Session, items: Sequence[Item]) -> dict[str, Any]:
+        """Link+date items already stored under the key their feed used before the switch.
 
         Same link, same source and same published minute: the same item, not a new one.
         """
         legacy = {lk: i for i in items if (lk := legacy_key(i)) is not None}
-        found: set[str] = set()
+        found: dict[str, Any] = {}
         for chunk in _chunks(list(legacy), 500):
-            rows = session.execute(
-                select(col(ItemRow.key), col(ItemRow.source), col(ItemRow.published_at)).where(
-                    col(ItemRow.key).in_(chunk)
-                )
-            ).all()
-            for key, source, published in rows:
-                item = legacy[key]
-                if source == item.source and _same_minute(published, item.published):
-                    found.add(item.key)
+            for row in self._stored_rows(session, col(ItemRow.key).in_(chunk)):
+                item = legacy[row.key]
+                if row.source == item.source and _same_minute(row.published_at, item.published):
+                    found[item.key] = row
         return found
+
+    def _buried(self, session: Session, items: Sequence[Item]) -> set[str]:
+        """Keys of the items that retention deleted (tombstones), by key or by GUID in the same source."""
+        buried = self._tombstoned(session, [i.key for i in items])
+        by_source: dict[str, dict[str, Item]] = {}
+        for item in items:
+            if item.guid and item.key not in buried:
+                by_source.setdefault(item.source, {}).setdefault(item.guid, item)
+        for source, guids in by_source.items():
+            for chunk in _chunks(sorted(guids), 500):
+                rows = session.execute(
+                    select(col(TombstoneRow.guid)).where(
+                        col(TombstoneRow.source) == source, col(TombstoneRow.guid).in_(chunk)
+                    )
+                ).scalars()
+                buried.update(guids[g].key for g in rows if g is not None)
+        return buried
 
     def commit_poll(
         self,
@@ -151,16 +221,21 @@ class Repository:
         now: datetime | None = None,
         plan: Planner | None = None,
         lease_owner: str | None = None,
+        updates: Sequence[ItemUpdate] = (),
     ) -> list[Item]:
-        """Store a poll's new items with their matches and the source's outcome, atomically.
+        """Store a poll's new items with their matches and stories, its updates, and the source's
+        outcome, atomically.
 
         With ``plan``, the source's next check is decided from its history (after this poll) and
         recorded too; the lease ``lease_owner`` held on the source is released.
         Returns the items actually inserted (a concurrent writer may have stored some first).
         """
         now = now or datetime.now(UTC)
+        # Fingerprinting is CPU work: done before the transaction, so the write lock is held less.
+        prints = {item.key: fingerprint(item.title, item.text) for item, _ in new_items}
         with self._session() as session:
-            inserted = self._insert_items(session, new_items, now, matcher_version)
+            inserted = self._insert_items(session, new_items, now, matcher_version, prints)
+            self._apply_updates(session, updates, now, matcher_version)
             row = self._record_source(session, outcome, len(inserted), now)
             if plan is not None:
                 _schedule(row, plan(self._history(session, row, now)), now)
@@ -179,7 +254,12 @@ class Repository:
         return SourceHistory(row.consecutive_errors, int(weekly), row.paused_at is not None, row.feed_ttl_minutes)
 
     def _insert_items(
-        self, session: Session, new_items: Sequence[tuple[Item, MatchResult]], now: datetime, version: str
+        self,
+        session: Session,
+        new_items: Sequence[tuple[Item, MatchResult]],
+        now: datetime,
+        version: str,
+        prints: dict[str, Fingerprint | None],
     ) -> list[Item]:
         # One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING for the whole poll: a first poll
         # of a busy feed brings dozens of items, and one statement per item dominated the cycle.
@@ -191,14 +271,17 @@ class Repository:
         statement = statement.returning(col(ItemRow.id), col(ItemRow.key))
         rows = session.execute(statement, [_item_values(item, now) for item, _ in new_items]).all()
         ids: dict[str, int] = {key: item_id for item_id, key in rows}
+        if ids:
+            self._lock_stories(session)
         inserted: list[Item] = []
         for item, match in new_items:
             item_id = ids.pop(item.key, None)  # pop: of two items with one key, only the first was inserted
             if item_id is None:
                 continue
             inserted.append(item)
+            story = self._join_story(session, item_id, item, prints.get(item.key), now)
             if match.relevant:
-                session.add(_match_row(item_id, match, version, now))
+                self._add_match(session, story, item_id, match, version, now, alert=True)
         return inserted
 
     def _insert(self, table: Any) -> Any:
@@ -460,10 +543,322 @@ class Repository:
                     return _stored(row[0], row[1])
         return None
 
+    # --- stories and updates
+    #
+    # Every stored item belongs to one story. A new item looks for a story through the LSH index
+    # (story_bands: band keys of its fingerprint within the time window), in the same transaction
+    # that stores it, so a crash never leaves an item without its story. Matches of an item that
+    # joins a story already alerted about are stored with notify=False: a story that grows a new
+    # outlet is not news again.
+
+    # At most this many candidate items are compared per new item; only a degenerate flood of
+    # identical texts inside one window comes near it.
+    MAX_CANDIDATES = 500
+
+    # Key of the PostgreSQL advisory lock that serialises story assignment ("stories" in ASCII).
+    STORY_LOCK_KEY = 0x73746F72696573
+
+    def _lock_stories(self, session: Session) -> None:
+        """Serialise story assignment between concurrent writers (threads, replicas) until commit.
+
+        Two copies of one dispatch stored at the same moment by two transactions would otherwise
+        not see each other and start two stories. SQLite needs nothing: its writers are serial and
+        this transaction already holds the write lock (it has inserted the items).
+        """
+        if self.engine.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.STORY_LOCK_KEY})
+
+    def _join_story(self, session: Session, item_id: int, item: Item, fp: Fingerprint | None, now: datetime) -> _Story:
+        # Core statements on the session's connection (same transaction): the ORM unit of work
+        # cost more than the clustering itself, several times per item.
+        conn = session.connection()
+        at = item.published or now
+        assignment = best_story(fp, self._story_candidates(session, fp, at), self.cluster_rules) if fp else None
+        if assignment is not None:
+            story_id = assignment.story_id
+            notified = conn.execute(_JOIN_STORY, {"story": story_id, "now": now}).scalar_one()
+        else:
+            story_id = conn.execute(
+                _NEW_STORY,
+                {"lead_item_id": item_id, "started_at": at, "first_seen_at": now, "last_joined_at": now},
+            ).scalar_one()
+            notified = False
+        conn.execute(
+            _NEW_STORY_ITEM,
+            {
+                "item_id": item_id,
+                "story_id": story_id,
+                "source": item.source,
+                "at": at,
+                "joined_at": now,
+                "shingle_ids": fp.shingles_bytes() if fp else None,
+                "shingle_count": fp.size if fp else 0,
+                "similar_item_id": assignment.similar_item_id if assignment else None,
+                "similarity": round(assignment.score, 4) if assignment else None,
+            },
+        )
+        if fp is not None:
+            self._index_fingerprint(session, item_id, fp, at)
+        return _Story(story_id, bool(notified))
+
+    def _index_fingerprint(self, session: Session, item_id: int, fp: Fingerprint, at: datetime) -> None:
+        epoch = int(at.timestamp())
+        day = epoch // DAY_SECONDS
+        rows = [{"day": day, "band_key": key, "at_epoch": epoch, "item_id": item_id} for key in set(band_keys(fp))]
+        session.connection().execute(self._insert(_STORY_BANDS).on_conflict_do_nothing(), rows)
+
+    def _story_candidates(self, session: Session, fp: Fingerprint, at: datetime) -> list[Candidate]:
+        """Items sharing a band key with ``fp`` within the window: index probes, then primary-key reads."""
+        window = self.cluster_rules.window
+        lo, hi = int((at - window).timestamp()), int((at + window).timestamp())
+        params = {
+            "days": list(range(lo // DAY_SECONDS, hi // DAY_SECONDS + 1)),
+            "keys": list(band_keys(fp)),
+            "lo": lo,
+            "hi": hi,
+            "limit": self.MAX_CANDIDATES,
+        }
+        rows = session.connection().execute(_CANDIDATES, params)
+        return [Candidate(story_id, item_id, shingles_from_bytes(blob)) for story_id, item_id, blob in rows if blob]
+
+    def _add_match(
+        self,
+        session: Session,
+        story: _Story,
+        item_id: int,
+        match: MatchResult,
+        version: str,
+        now: datetime,
+        *,
+        alert: bool,
+    ) -> None:
+        """Store a match; it is news (notify=True) only if asked and its story was not news already."""
+        notify = alert and not story.notified
+        values = _match_row(item_id, match, version, now, notify).model_dump(exclude={"id"})
+        statement = self._insert(MatchRow).values(**values).on_conflict_do_nothing(index_elements=["item_id"])
+        stored = session.execute(statement.returning(MatchRow.id)).scalar()
+        if stored is not None and notify:
+            session.connection().execute(update(_STORIES).where(_STORIES.c.id == story.id).values(notified=True))
+
+    def _story_of(self, session: Session, item_id: int, item: Item, now: datetime) -> _Story:
+        """The item's story; items stored before stories existed get one now."""
+        row = (
+            session.connection()
+            .execute(
+                select(_STORIES.c.id, _STORIES.c.notified)
+                .join(_STORY_ITEMS, _STORY_ITEMS.c.story_id == _STORIES.c.id)
+                .where(_STORY_ITEMS.c.item_id == item_id)
+            )
+            .first()
+        )
+        if row is not None:
+            return _Story(row.id, bool(row.notified))
+        return self._join_story(session, item_id, item, fingerprint(item.title, item.text), now)
+
+    def _apply_updates(self, session: Session, updates: Sequence[ItemUpdate], now: datetime, version: str) -> None:
+        for change in updates:
+            item = change.item
+            result = session.execute(
+                update(ItemRow)
+                .where(col(ItemRow.id) == change.item_id, col(ItemRow.content_hash) != item.content_hash)
+                .values(
+                    title=item.title,
+                    text=item.text,
+                    content_hash=item.content_hash,
+                    published_at=item.published,
+                    author=item.author,
+                    revisions=change.revision,
+                    revised_at=now,
+                )
+            )
+            if not getattr(result, "rowcount", 1):  # another writer applied this version already
+                continue
+            self._lock_stories(session)
+            story = self._story_of(session, change.item_id, item, now)
+            self._refingerprint(session, change.item_id, item, now)
+            if change.new_match is not None:
+                self._add_match(session, story, change.item_id, change.new_match, version, now, alert=change.alert)
+
+    def _refingerprint(self, session: Session, item_id: int, item: Item, now: datetime) -> None:
+        """A revised text is indexed too, so copies of either version find the story."""
+        fp = fingerprint(item.title, item.text)
+        row = session.get(StoryItemRow, item_id)
+        if fp is None or row is None or row.shingle_ids == fp.shingles_bytes():
+            return
+        row.shingle_ids, row.shingle_count = fp.shingles_bytes(), fp.size
+        session.add(row)
+        self._index_fingerprint(session, item_id, fp, row.at)
+
+    def stories_for_items(self, item_ids: Iterable[int]) -> dict[int, StoryRef]:
+        """For each item id, its story and the story's other outlets (for digests and webhooks).
+
+        Items of one story share the ``story_id``: show the story once. Ids without a story (items
+        stored before stories existed) are absent from the result.
+        """
+        ids = sorted(set(item_ids))
+        with self._session() as session:
+            story_of: dict[int, int] = {}
+            for chunk in _chunks(ids, 500):
+                statement = select(col(StoryItemRow.item_id), col(StoryItemRow.story_id)).where(
+                    col(StoryItemRow.item_id).in_(chunk)
+                )
+                story_of.update((item_id, story_id) for item_id, story_id in session.execute(statement).all())
+            copies = self._story_copies(session, sorted(set(story_of.values())))
+            leads = self._story_leads(session, sorted(set(story_of.values())))
+        refs: dict[int, StoryRef] = {}
+        for item_id, story_id in story_of.items():
+            members = copies.get(story_id, [])
+            own = next((c.source for c in members if c.item_id == item_id), None)
+            refs[item_id] = StoryRef(
+                story_id=story_id,
+                lead_item_id=leads.get(story_id),
+                size=len(members),
+                also_reported_by=_first_per_source([c for c in members if c.source != own]),
+            )
+        return refs
+
+    def _story_copies(self, session: Session, story_ids: Sequence[int]) -> dict[int, list[StoryCopy]]:
+        copies: dict[int, list[StoryCopy]] = {}
+        for chunk in _chunks(story_ids, 500):
+            statement = (
+                select(col(StoryItemRow.story_id), ItemRow)
+                .join(ItemRow, col(ItemRow.id) == col(StoryItemRow.item_id))
+                .where(col(StoryItemRow.story_id).in_(chunk))
+                .order_by(col(StoryItemRow.joined_at), col(ItemRow.id))
+            )
+            for story_id, row in session.execute(statement).all():
+                copies.setdefault(story_id, []).append(_copy(row))
+        return copies
+
+    def _story_leads(self, session: Session, story_ids: Sequence[int]) -> dict[int, int | None]:
+        leads: dict[int, int | None] = {}
+        for chunk in _chunks(story_ids, 500):
+            statement = select(col(StoryRow.id), col(StoryRow.lead_item_id)).where(col(StoryRow.id).in_(chunk))
+            leads.update((story_id, lead) for story_id, lead in session.execute(statement).all())
+        return leads
+
+    def stories(
+        self, *, since: datetime | None = None, limit: int = 50, relevant_only: bool = False, min_outlets: int = 1
+    ) -> list[StorySummary]:
+        """Stories, newest first (by the time of their lead), each with its outlets."""
+        relevant = (
+            select(col(StoryItemRow.story_id))
+            .join(MatchRow, col(MatchRow.item_id) == col(StoryItemRow.item_id))
+            .where(col(StoryItemRow.story_id) == col(StoryRow.id))
+            .exists()
+        )
+        statement = select(StoryRow, relevant.label("relevant"))
+        if since is not None:
+            statement = statement.where(col(StoryRow.last_joined_at) >= since)
+        if relevant_only:
+            statement = statement.where(relevant)
+        if min_outlets > 1:
+            statement = statement.where(col(StoryRow.size) >= min_outlets)
+        statement = statement.order_by(col(StoryRow.started_at).desc(), col(StoryRow.id).desc()).limit(limit)
+        with self._session() as session:
+            rows = session.execute(statement).all()
+            story_ids = [story.id for story, _ in rows if story.id is not None]
+            copies = self._story_copies(session, story_ids)
+        summaries = []
+        for story, is_relevant in rows:
+            assert story.id is not None
+            members = copies.get(story.id, [])
+            lead = next((c for c in members if c.item_id == story.lead_item_id), None)
+            ordered = ([lead] if lead else []) + [c for c in members if c is not lead]
+            summaries.append(
+                StorySummary(
+                    id=story.id,
+                    lead=lead,
+                    started=story.started_at,
+                    first_seen=story.first_seen_at,
+                    size=len(members),
+                    outlets=_first_per_source(ordered),
+                    notified=story.notified,
+                    relevant=bool(is_relevant),
+                )
+            )
+        return summaries
+
+    def prune_story_index(self, before: datetime) -> int:
+        """Drop LSH index rows of items older than ``before``; returns how many.
+
+        Housekeeping, optional: lookups only read rows within the clustering window of the new
+        item, so rows older than the window plus the oldest published date a feed may still
+        deliver are dead weight. Stories and their members are kept.
+        """
+        with self._session() as session:
+            epoch = int(before.timestamp())
+            result = session.execute(
+                delete(StoryBandRow).where(
+                    col(StoryBandRow.day) <= epoch // DAY_SECONDS, col(StoryBandRow.at_epoch) < epoch
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
 
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+DAY_SECONDS = 86_400
+_STORIES = StoryRow.__table__  # type: ignore[attr-defined]
+_STORY_ITEMS = StoryItemRow.__table__  # type: ignore[attr-defined]
+_STORY_BANDS = StoryBandRow.__table__  # type: ignore[attr-defined]
+
+
+# Built once: the statement is compiled once and cached, only the parameters change per item.
+_CANDIDATES = select(_STORY_ITEMS.c.story_id, _STORY_ITEMS.c.item_id, _STORY_ITEMS.c.shingle_ids).where(
+    _STORY_ITEMS.c.item_id.in_(
+        select(_STORY_BANDS.c.item_id)
+        .where(
+            _STORY_BANDS.c.day.in_(bindparam("days", expanding=True)),
+            _STORY_BANDS.c.band_key.in_(bindparam("keys", expanding=True)),
+            _STORY_BANDS.c.at_epoch.between(bindparam("lo"), bindparam("hi")),
+        )
+        .distinct()
+        .limit(bindparam("limit"))
+        .scalar_subquery()
+    )
+)
+
+
+_NEW_STORY = insert(_STORIES).values(size=1, notified=False).returning(_STORIES.c.id)
+_JOIN_STORY = (
+    update(_STORIES)
+    .where(_STORIES.c.id == bindparam("story"))
+    .values(size=_STORIES.c.size + 1, last_joined_at=bindparam("now"))
+    .returning(_STORIES.c.notified)
+)
+_NEW_STORY_ITEM = insert(_STORY_ITEMS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Story:
+    id: int
+    notified: bool  # a match of the story was already stored as news
+
+
+def _copy(row: ItemRow) -> StoryCopy:
+    assert row.id is not None
+    return StoryCopy(
+        item_id=row.id,
+        source=row.source,
+        title=row.title,
+        url=row.url,
+        published=row.published_at,
+        first_seen=row.first_seen_at,
+    )
+
+
+def _first_per_source(copies: Sequence[StoryCopy]) -> tuple[StoryCopy, ...]:
+    seen: set[str] = set()
+    first = []
+    for copy in copies:
+        if copy.source not in seen:
+            seen.add(copy.source)
+            first.append(copy)
+    return tuple(first)
 
 
 def _same_minute(a: datetime | None, b: datetime | None) -> bool:
@@ -488,7 +883,7 @@ def _item_values(item: Item, now: datetime) -> dict[str, Any]:
     }
 
 
-def _match_row(item_id: int, match: MatchResult, version: str, now: datetime) -> MatchRow:
+def _match_row(item_id: int, match: MatchResult, version: str, now: datetime, notify: bool = True) -> MatchRow:
     return MatchRow(
         item_id=item_id,
         score=match.score,
@@ -499,6 +894,7 @@ def _match_row(item_id: int, match: MatchResult, version: str, now: datetime) ->
         rule=match.rule,
         matcher_version=version,
         matched_at=now,
+        notify=notify,
     )
 
 

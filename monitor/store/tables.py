@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, Text, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -75,6 +75,10 @@ class ItemRow(SQLModel, table=True):
     author: str | None = Field(default=None, sa_column=Column(Text))
     content_hash: str = Field(max_length=64)
     first_seen_at: datetime = _time(nullable=False, index=True)
+    # How many times a newer version of the text replaced the stored one (0: never updated).
+    # (a server default, so rows written by other tools and added columns on old databases are valid)
+    revisions: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    revised_at: datetime | None = _time()
 
 
 class MatchRow(SQLModel, table=True):
@@ -122,3 +126,65 @@ class TombstoneRow(SQLModel, table=True):
     source: str = Field(max_length=64)
     guid: str | None = Field(default=None, sa_column=Column(Text))
     deleted_at: datetime = _time(nullable=False)
+
+
+# --------------------------------------------------------------------------- stories
+# A story is one development as several outlets carried it. Every item belongs to exactly one story
+# (a story of its own when nothing similar was seen). Membership never changes once written.
+
+
+class StoryRow(SQLModel, table=True):
+    __tablename__ = "stories"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The item that started the story; NULL only if retention deleted that item.
+    lead_item_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("items.id", ondelete="SET NULL"), unique=True)
+    )
+    started_at: datetime = _time(nullable=False, index=True)  # the lead's published (else first-seen) time
+    first_seen_at: datetime = _time(nullable=False, index=True)
+    last_joined_at: datetime = _time(nullable=False)
+    size: int = 1
+    # A match of one of its items was stored with notify=True: later copies are not news again.
+    notified: bool = False
+
+
+class StoryItemRow(SQLModel, table=True):
+    __tablename__ = "story_items"
+
+    item_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    )
+    story_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("stories.id", ondelete="CASCADE"), index=True, nullable=False)
+    )
+    source: str = Field(max_length=64)
+    at: datetime = _time(nullable=False)  # published, else first seen
+    joined_at: datetime = _time(nullable=False)
+    # The 32-bit ids of its lead's shingles (monitor.cluster); NULL for texts too short to compare.
+    shingle_ids: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    shingle_count: int = 0
+    # For items that joined an existing story: the item they were found similar to, and how similar.
+    similar_item_id: int | None = None
+    similarity: float | None = None
+
+
+class StoryBandRow(SQLModel, table=True):
+    """The LSH index: one row per band key of an item's fingerprint.
+
+    The primary key starts with the item's day (``at_epoch // 86400``): new rows go into the
+    recent end of the tree, which stays in cache, and a lookup probes the band keys within the few
+    days its window covers. So both the insert and the lookup cost the same with ten thousand or a
+    million items stored (bench/bench_cluster.py). Without a rowid on SQLite, the primary key is
+    the table. No foreign key to items on purpose: deleting an item would then search this table
+    by item; rows of deleted items are dropped by the join with story_items at lookup, and
+    ``Repository.prune_story_index`` removes rows older than any window still looks at.
+    """
+
+    __tablename__ = "story_bands"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    day: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    band_key: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at_epoch: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    item_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
