@@ -210,8 +210,11 @@ class Schedule(Frozen):
     @field_validator("cron")
     @classmethod
     def _cron_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"expected a cron expression of 5 fields (minute hour day month weekday), got {value!r}")
+        if len(value.split()) not in (5, 6):
+            raise ValueError(
+                f"expected a cron expression of 5 fields (minute hour day month weekday), "
+                f"or 6 with seconds first, got {value!r}"
+            )
         # APScheduler lives in scheduler.py alone, and scheduler.py imports this module: import late.
         from monitor.scheduler import validate_cron
 

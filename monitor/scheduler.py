@@ -446,15 +446,21 @@ class Daemon:
 
 def cron_trigger(cron: str, timezone: str) -> CronTrigger:
     """A 5-field cron (minute hour day month weekday) in an IANA zone; ``Europe/Pristina`` works.
+    A sixth field in front gives the seconds (``*/10 * * * * *``: every ten seconds).
 
     Weekdays are read as cron reads them (0 and 7 Sunday, 1 Monday), not as APScheduler 3's
     ``from_crontab`` does (0 Monday), where ``1-5`` would mean Tuesday to Saturday.
     """
     fields = cron.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
-    minute, hour, day, month, weekday = fields
+    if len(fields) == 5:
+        fields = ["0", *fields]
+    if len(fields) != 6:
+        raise ValueError(
+            f"expected 5 fields (minute hour day month weekday), or 6 with seconds first, got {len(fields)}"
+        )
+    second, minute, hour, day, month, weekday = fields
     return CronTrigger(
+        second=second,
         minute=minute,
         hour=hour,
         day=day,

@@ -36,3 +36,8 @@ def test_missed_runs_are_one_period_the_latest() -> None:
     assert latest_fire_time(hourly, SUNDAY_NOON.replace(minute=30)) == SUNDAY_NOON
     yearly = cron_trigger("0 7 1 1 *", "UTC")
     assert latest_fire_time(yearly, SUNDAY_NOON) == datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
+
+
+def test_six_fields_put_seconds_first() -> None:
+    every_five_seconds = cron_trigger("*/5 * * * * *", "UTC")
+    assert latest_fire_time(every_five_seconds, SUNDAY_NOON.replace(second=7)) == SUNDAY_NOON.replace(second=5)
