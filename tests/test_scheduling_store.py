@@ -127,3 +127,19 @@ def test_retention_deletes_old_unmatched_items_and_they_never_come_back(database
         assert repo.unknown([*old, moved]) == []
         assert repo.commit_poll(ok, [(old[1], RELEVANT), (old[2], IRRELEVANT)], "m1", later) == []
         assert repo.count_items() == 2
+
+
+def test_a_poll_that_outlived_its_lease_leaves_the_schedule_to_the_new_holder(database_url: str) -> None:
+    with Repository(open_engine(database_url)) as repo:
+        repo.ensure_sources(["a"], NOW)
+        assert repo.claim_due(["a"], "r1", NOW, LEASE, 5) == ["a"]
+        # r1 stalls past its lease; r2 takes the source over
+        assert repo.claim_due(["a"], "r2", NOW + LEASE, LEASE, 5) == ["a"]
+        late = SourceOutcome("a", OutcomeStatus.OK)
+        repo.commit_poll(late, [], "m1", NOW + LEASE, lambda history: in_minutes(30), lease_owner="r1")
+        state = repo.source_state("a")
+        assert state.next_check_at == NOW and state.last_status == "ok"
+        # r2's own poll schedules the next check and releases its lease
+        repo.commit_poll(late, [], "m1", NOW + LEASE, lambda history: in_minutes(30), lease_owner="r2")
+        assert repo.source_state("a").next_check_at == NOW + timedelta(minutes=30)
+        assert repo.claim_due(["a"], "r3", NOW + LEASE, LEASE, 5) == []

@@ -237,7 +237,10 @@ class Repository:
             inserted = self._insert_items(session, new_items, now, matcher_version, prints)
             self._apply_updates(session, updates, now, matcher_version)
             row = self._record_source(session, outcome, len(inserted), now)
-            if plan is not None:
+            # A poll that outlived its lease (the process stalled) finds the source taken over by
+            # another replica: its items and record stand, the schedule is the new holder's.
+            taken_over = lease_owner is not None and row.lease_owner not in (None, lease_owner)
+            if plan is not None and not taken_over:
                 _schedule(row, plan(self._history(session, row, now)), now)
             if lease_owner is not None and row.lease_owner == lease_owner:
                 row.lease_owner = row.lease_expires_at = None
