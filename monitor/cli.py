@@ -360,6 +360,7 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         housekeeping_every=timedelta(hours=daemon_config.housekeeping_interval_hours),
         keep_unmatched=timedelta(days=retention.unmatched_items_days) if retention.unmatched_items_days else None,
         keep_polls=timedelta(days=retention.poll_history_days) if retention.poll_history_days else None,
+        keep_story_index=timedelta(days=retention.story_index_days) if retention.story_index_days else None,
         stale_after_seconds=config.web.stale_after_seconds,
         listen=listen if config.web.enabled or args.listen else None,
         update_rules=update_rules(config),

@@ -173,6 +173,9 @@ class RetentionConfig(Frozen):
     unmatched_items_days: float = Field(90, ge=0)
     # The per-poll history behind ``monitor sources``.
     poll_history_days: float = Field(30, ge=0)
+    # The near-duplicate index (story_bands) of items older than this is dropped: a copy published
+    # that much later than the original is no longer clustered with it. Stories themselves stay.
+    story_index_days: float = Field(30, ge=0)
 
 
 class WebConfig(Frozen):

@@ -61,6 +61,7 @@ class DaemonSettings:
     housekeeping_every: timedelta = timedelta(hours=6)
     keep_unmatched: timedelta | None = timedelta(days=90)
     keep_polls: timedelta | None = timedelta(days=30)
+    keep_story_index: timedelta | None = timedelta(days=30)
     stale_after_seconds: float = 300.0
     # host, port of /healthz and /metrics; None: no web endpoint
     listen: tuple[str, int] | None = None
@@ -367,19 +368,21 @@ class Daemon:
                     now - s.keep_unmatched if s.keep_unmatched else None,
                     now - s.keep_polls if s.keep_polls else None,
                 )
+                bands = self.repo.prune_story_index(now - s.keep_story_index) if s.keep_story_index else 0
             except StorageError as exc:
                 event(log, logging.ERROR, "housekeeping", f"retention failed: {exc}", error=str(exc))
                 return
             self.metrics.retention_deleted.inc(pruned.items)
-            if pruned.items or pruned.polls:
+            if pruned.items or pruned.polls or bands:
                 event(
                     log,
                     logging.INFO,
                     "housekeeping",
                     f"retention: {pruned.items} old unmatched item(s) deleted (tombstones kept), "
-                    f"{pruned.polls} poll record(s) deleted",
+                    f"{pruned.polls} poll record(s) and {bands} near-duplicate index row(s) deleted",
                     items=pruned.items,
                     polls=pruned.polls,
+                    story_index_rows=bands,
                 )
 
     async def send_digest(self, digest: DigestJob, trigger: CronTrigger) -> None:
