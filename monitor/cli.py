@@ -366,7 +366,10 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         update_rules=update_rules(config),
     )
     try:
-        with _repository(config) as repo, ParsePool(config.polling.parse_workers) as pool:
+        with (
+            _repository(config) as repo,
+            ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser) as pool,
+        ):
             matcher = Matcher.compile(config.profile)
             daemon = Daemon(feed_sources(config), repo, matcher, fetch_limits(config), settings, parse_pool=pool)
             asyncio.run(daemon.run())

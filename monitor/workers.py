@@ -11,6 +11,9 @@ core, while the event loop keeps fetching and the main process stores and matche
   the event loop is never held up by a parse either way.
 - A worker that dies (killed, out of memory, a crash in a C extension) costs the feed being
   parsed a ``ParseError``; the pool is replaced for the feeds after it.
+- Workers leave when the process that started them is gone, even if it was killed with
+  SIGKILL and could not shut the pool down: a worker would otherwise wait for work forever
+  (it holds the fork server's pipe open, so the fork server stays too).
 
 This module must stay light: everything it imports is imported again by each worker.
 """
@@ -20,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -79,6 +84,32 @@ def default_workers() -> int:
     return 0 if cores < 2 else min(cores, MAX_AUTO_WORKERS)
 
 
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _leave_with(parent: int) -> None:
+    """In a worker: exit as soon as ``parent`` (the process owning the pool) no longer runs."""
+
+    def watch() -> None:
+        while not _gone(parent):
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="leave-with-parent", daemon=True).start()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # PermissionError: the pid now belongs to another user
+        return True
+    try:  # a killed process stays a zombie until its own parent reaps it
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
 class ParsePool:
     """``with ParsePool(2) as pool: feed = await pool.run(parse_and_identify, ...)``"""
 
@@ -92,7 +123,9 @@ class ParsePool:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_leave_with, initargs=(os.getpid(),)
+            )
         return self._executor
 
     async def run(self, job: Callable[..., T], *args: object) -> T:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
 from monitor.errors import ParseError
-from monitor.workers import IdentifiedFeed, ParsePool, default_workers, parse_and_identify
+from monitor.workers import PARENT_CHECK_SECONDS, IdentifiedFeed, ParsePool, default_workers, parse_and_identify
 from tests.conftest import FIXTURES
 from tests.support.configs import feed_source, write_config
 from tests.support.httpserver import LocalServer
@@ -66,3 +70,33 @@ def test_a_poll_stores_the_same_with_or_without_workers(server: LocalServer, tmp
         db.close()
     assert len(titles) == 12
     assert "12 new items" in out.getvalue()
+
+
+def test_workers_leave_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, os, sys\n"
+        "from monitor.workers import ParsePool\n"
+        "async def main():\n"
+        "    pool = ParsePool(2)\n"
+        "    pids = {await pool.run(os.getpid) for _ in range(8)}\n"
+        "    open(sys.argv[1], 'w').write(' '.join(map(str, pids)))\n"
+        "    os.kill(os.getpid(), 9)\n"
+        "asyncio.run(main())\n"
+    )
+    pids = tmp_path / "pids"
+    done = subprocess.run([sys.executable, "-c", script, str(pids)], stdout=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    workers = [int(pid) for pid in pids.read_text().split()]
+    assert workers
+    deadline = time.monotonic() + 10 * PARENT_CHECK_SECONDS
+    while time.monotonic() < deadline and any(_exists(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_exists(pid) for pid in workers)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"  # a zombie has left already
+    except FileNotFoundError:
+        return False
