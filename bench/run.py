@@ -6,7 +6,8 @@ Order: generate (or reuse) the farm, serve it with nginx on 127.0.0.1, choose th
 concurrency of the floor by a sweep, then for each run: the floor, the naive loop, and a round
 of ``monitor poll --once`` (cold on an empty database, idle with every feed answering 304,
 changed after 10% of the feeds gained items), each checked against the farm's ground truth.
-Then the matcher, the digest, a profile of a cold cycle and the memory of repeated cycles.
+Then the matcher, the digest, a profile of a cold cycle and the memory of the daemon (``monitor
+run``) over many short cycles.
 Every request goes to 127.0.0.1; every step has a time limit.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from bench import daemon, report
 from bench.check import StoreCheck, check_store
 from bench.farm import Farm, FarmSpec, build_farm
 from bench.measure import RssSampler, load_average, machine_facts, median, versions
@@ -35,6 +37,7 @@ from bench.nginx import Nginx
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 STEP_TIMEOUT = 900  # seconds; no single step of the bench may hang the session
+DAEMON_INTERVAL_MINUTES = report.DAEMON_INTERVAL_MINUTES
 SWEEP = (0, 1, 2, 4, 8, 16, 32)
 PACKAGES = ("httpx", "httpcore", "anyio", "sniffio", "feedparser", "beautifulsoup4", "lxml", "SQLAlchemy", "sqlmodel")
 
@@ -68,14 +71,15 @@ class Results:
     fetch304: list[float] = field(default_factory=list)
     changed_floor: list[dict[str, float]] = field(default_factory=list)
     naive: list[float] = field(default_factory=list)
-    cycles: dict[str, list[Cycle]] = field(default_factory=lambda: {"cold": [], "idle": [], "changed": []})
+    cycles: dict[str, list[Cycle]] = field(
+        default_factory=lambda: {"cold": [], "idle": [], "changed": [], "cold_feedparser": []}
+    )
     components: dict[str, Any] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
-    repeated: dict[str, Any] = field(default_factory=dict)
+    daemon: daemon.DaemonMemory | None = None
     farm_truth1: dict[int, bool] = field(default_factory=dict)
     farm_truth2: dict[int, bool] = field(default_factory=dict)
     farm_feeds: list[dict[str, Any]] = field(default_factory=list)
-    repeated_note: str = ""
 
 
 class Bench:
@@ -113,10 +117,10 @@ class Bench:
         c = self.results.best_concurrency if concurrency is None else concurrency
         return self.module("bench.floor", mode, str(self.urls_file), "--concurrency", str(c), *extra)
 
-    def write_config(self, database: Path, parse_workers: int | None = None) -> Path:
+    def write_config(self, database: Path, **sections: dict[str, Any]) -> Path:
         raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-        if parse_workers is not None:
-            raw["polling"] = {**raw.get("polling", {}), "parse_workers": parse_workers}
+        for name, values in sections.items():
+            raw[name] = {**(raw.get(name) or {}), **values}
         concurrency = int(raw["http"].get("concurrency", 8))
         self.results.monitor_concurrency = concurrency
         # Every farm feed lives on 127.0.0.1; real feeds live on as many hosts as there are
@@ -235,12 +239,18 @@ class Bench:
             self.say(f"{label}: {done.command:.2f} s in the command, {done.wall:.2f} s in all; {done.check.summary()}")
         results.changed_floor.append(self.floor("changed", "--validators", str(validators)))
         self.farm.activate(self.www, 1)
+        without = self.work / f"round-{number}-feedparser"
+        without.mkdir()
+        done = self.poll("cold", self.write_config(without / "monitor.db", polling={"fast_parser": False}), 1)
+        results.cycles["cold_feedparser"].append(done)
+        self.say(f"cold with feedparser only: {done.command:.2f} s; {done.check.summary()}")
 
     def extras(self) -> None:
         results = self.results
         directory = self.work / "extras"
         directory.mkdir()
-        config = self.write_config(directory / "monitor.db")
+        # One process (no parse pool) so that the profile sees every part of the work.
+        config = self.write_config(directory / "monitor.db", polling={"parse_workers": 0})
         self.farm.activate(self.www, 1)
         profile = directory / "profile.txt"
         cold = self.poll("profiled-cold", config, 1, profile=profile)
@@ -254,38 +264,35 @@ class Bench:
             "bench.components", "--config", str(config), "--report", str(directory / "components.json")
         ) or json.loads((directory / "components.json").read_text())
         self.say("matcher and digest measured")
-        report = directory / "repeated.json"
-        done = subprocess.run(
-            [
-                self.python,
-                "-m",
-                "bench.poll_cmd",
-                "--report",
-                str(report),
-                "--cycles",
-                str(self.args.cycles),
-                "--warmup",
-                str(self.args.warmup),
-                "--",
-                "--config",
-                str(config),
-                "poll",
-                "--once",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
+        # The daemon's steady state: every source due every couple of seconds, all answering 304.
+        # A cold poll with the same configuration fills its database and makes every source due.
+        daemon_dir = self.work / "daemon"
+        daemon_dir.mkdir()
+        daemon_config = self.write_config(
+            daemon_dir / "monitor.db",
+            polling={
+                "interval_minutes": DAEMON_INTERVAL_MINUTES,
+                "min_interval_minutes": DAEMON_INTERVAL_MINUTES,
+                "max_interval_minutes": 60,
+                "adaptive": False,
+                "jitter_percent": 0,
+                "pause_after_failures": 0,
+            },
+            daemon={"tick_seconds": 0.5},
+            web={"enabled": False},
+        )
+        self.poll("daemon-cold", daemon_config, 1)
+        memory = daemon.measure(
+            daemon_config,
+            daemon_dir / "monitor.db",
+            sources=len(self.farm.feeds),
+            cycles=self.args.cycles,
+            warmup=self.args.warmup,
             timeout=STEP_TIMEOUT,
-            check=False,
+            cwd=ROOT,
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"repeated cycles failed: {done.stderr[-2000:]}")
-        results.repeated = json.loads(report.read_text())
-        results.repeated_note = (
-            "The daemon (`monitor run`) is measured through these in-process cycles: each one builds and "
-            "closes everything a daemon's cycle does (configuration, database engine, matcher, HTTP client)."
-        )
-        self.say("repeated cycles measured")
+        results.daemon = memory
+        self.say(f"daemon: {memory.cycles_done:.0f} cycles in {memory.seconds:.0f} s, growth {memory.growth_percent}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,17 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
     parser.add_argument("--naive-runs", type=int, default=int(os.environ.get("BENCH_NAIVE_RUNS", "3")))
     parser.add_argument("--sweep-runs", type=int, default=3)
-    parser.add_argument("--cycles", type=int, default=100, help="repeated cycles for the memory growth")
+    parser.add_argument("--cycles", type=int, default=100, help="daemon cycles for the memory growth")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args(argv)
-    from bench.report import render
-
     # A kill of the bench leaves the with-blocks, so nginx and the step in flight are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     results = Bench(args).run()
-    args.out.write_text(render(results), encoding="utf-8")
+    args.out.write_text(report.render(results), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
