@@ -8,9 +8,12 @@ import json
 import logging
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -20,8 +23,10 @@ from monitor import __version__
 from monitor.cluster import ClusterRules
 from monitor.config import (
     Config,
+    EmailSubscriber,
     PollingConfig,
     SourceConfig,
+    WebhookSubscriber,
     load_config,
     mask_url,
     parse_listen,
@@ -31,14 +36,17 @@ from monitor.decide import PollingPolicy
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import FetchLimits
 from monitor.identity import KeyPolicy, canonical_url
-from monitor.log import LogFormat, setup_logging
+from monitor.log import LOGGER_NAME, LogFormat, log_delivery, setup_logging
 from monitor.match import Matcher
 from monitor.match.evaluate import evaluate, load_labelled, report
 from monitor.match.explain import render_explanation
-from monitor.notify.digest import build_entries, render_digest
-from monitor.pipeline import FeedSource, poll_once
-from monitor.report import Progress, outcome_table, truncate
-from monitor.scheduler import Daemon, DaemonSettings
+from monitor.notify.digest import Catalog, DigestRenderer, RenderedDigest, SourceInfo, build_digest, build_entries
+from monitor.notify.email import SmtpTransport
+from monitor.notify.outbox import DeliveryOutcome, DeliveryReport, Outbox, OutboxSettings, Subscriber
+from monitor.notify.webhook import HttpWebhookTransport
+from monitor.pipeline import FeedSource, poll_cycle
+from monitor.report import Progress, delivery_summary, delivery_table, outcome_table, truncate
+from monitor.scheduler import Daemon, DaemonSettings, DeliveryJobs, DigestJob, cron_trigger, latest_fire_time
 from monitor.store import Repository, open_engine
 from monitor.store.migrate import check_tables
 from monitor.store.migrate import status as schema_status
@@ -61,10 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     poll = commands.add_parser("poll", help="poll the sources")
     poll.add_argument("--once", action="store_true", required=True, help="poll every enabled source once and exit")
 
-    digest = commands.add_parser("digest", help="render the digest of matched items")
-    digest.add_argument("--preview", action="store_true", required=True, help="render without sending")
-    digest.add_argument("--since", help="only items first seen since: an ISO date/time or an age like 24h, 7d")
-    digest.add_argument("--out", help="write the HTML digest to FILE and the text beside it (FILE with .txt)")
+    digest = commands.add_parser("digest", help="render the digest of matched items, or send it now")
+    action = digest.add_mutually_exclusive_group(required=True)
+    action.add_argument("--preview", action="store_true", help="render without sending or recording anything")
+    action.add_argument("--send", action="store_true", help="send each digest subscriber what it has not had yet")
+    digest.add_argument("--subscriber", metavar="NAME", help="only this subscriber")
+    digest.add_argument("--since", help="only items since: an ISO date/time or an age like 24h, 7d")
+    digest.add_argument("--out", help="with --preview: write the HTML to FILE and the text beside it (FILE with .txt)")
+
+    deliveries = commands.add_parser("deliveries", help="list the outbox (digests and alerts), or retry one")
+    deliveries.add_argument("--failed", action="store_true", help="only dead ones and ones waiting for a retry")
+    deliveries.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    deliveries_actions = deliveries.add_subparsers(dest="deliveries_action", metavar="ACTION")
+    retry = deliveries_actions.add_parser("retry", help="send a dead or waiting delivery again, now")
+    retry.add_argument("id", type=int, help="the delivery's id, as `monitor deliveries` shows it")
 
     items = commands.add_parser("items", help="list stored items, newest first")
     items.add_argument("--matched", action="store_true", help="only items about the dialogue")
@@ -214,12 +232,29 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     with (
         _repository(config) as repo,
         ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser) as pool,
+        _outbox(config, repo) as outbox,
     ):
-        outcomes = asyncio.run(
-            poll_once(feeds, repo, matcher, limits, progress.update if progress else None, pool, update_rules(config))
+        # Subscribers seen for the first time start now: this poll's matches are news for them.
+        outbox.register()
+
+        def send_alerts() -> list[DeliveryReport]:
+            return [*outbox.deliver_immediate_alerts(), *outbox.retry_due()]
+
+        cycle = asyncio.run(
+            poll_cycle(
+                feeds,
+                repo,
+                matcher,
+                limits,
+                send_alerts if outbox.enabled else None,
+                progress.update if progress else None,
+                pool,
+                update_rules(config),
+            )
         )
     if progress:
         progress.close()
+    outcomes = cycle.outcomes
     print(outcome_table(outcomes), file=out)
     failed = sum(1 for o in outcomes if o.status == "error")
     new = sum(o.new_items for o in outcomes)
@@ -231,6 +266,8 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         f"{updated} updated" + (f", {capped} changes ignored (revision cap)" if capped else "") + ".",
         file=out,
     )
+    if cycle.alerts:
+        print(delivery_summary(cycle.alerts), file=out)
     # Non-zero only when nothing could be polled at all, so cron jobs notice a dead network.
     return EXIT_FAILURE if outcomes and failed == len(outcomes) else EXIT_OK
 
@@ -254,21 +291,178 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
 def cmd_digest(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     now = datetime.now(UTC)
     since = parse_since(args.since, now)
-    with _repository(config) as repo:
-        stored = repo.items(matched_only=True, since=since, limit=config.digest.max_items)
-    zone = resolve_zone(config.digest.timezone)
-    titles = {s.name: s.title for s in config.sources}
-    digest = render_digest(build_entries(stored, zone, titles), now, zone)
+    if args.out and not args.preview:
+        raise MonitorError("--out goes with --preview")
+    subscribers = _digest_subscribers(config, args.subscriber, sending=args.send)
+    with _repository(config) as repo, _outbox(config, repo) as outbox:
+        if args.send:
+            reports = [outbox.send_digest_now(sub, now, since) for sub in subscribers]
+        elif args.subscriber:
+            rendered = outbox.preview_digest(subscribers[0], now, since)
+        else:
+            rendered = _general_preview(config, repo, since, now)
+    if args.send:
+        if not reports:
+            print("no enabled subscriber receives digests (email, or webhook with mode: digest)", file=out)
+            return EXIT_OK
+        print(delivery_summary(reports), file=out)
+        return EXIT_FAILURE if any(r.failed for r in reports) else EXIT_OK
     if args.out:
         html_path = Path(args.out)
         html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(digest.html, encoding="utf-8")
+        html_path.write_text(rendered.html, encoding="utf-8")
         text_path = html_path.with_suffix(".txt")
-        text_path.write_text(digest.text, encoding="utf-8")
-        print(f"{digest.subject}\nwrote {html_path} and {text_path}", file=out)
+        text_path.write_text(rendered.text, encoding="utf-8")
+        print(f"{rendered.subject}\nwrote {html_path} and {text_path}", file=out)
     else:
-        print(digest.text, file=out)
+        print(rendered.text, file=out)
     return EXIT_OK
+
+
+def _digest_subscribers(config: Config, name: str | None, *, sending: bool) -> list[Subscriber]:
+    if name is not None:
+        sub = next((s for s in config.subscribers if s.name == name), None)
+        if sub is None:
+            known = ", ".join(s.name for s in config.subscribers) or "none configured"
+            raise MonitorError(f"--subscriber {name!r}: no such subscriber in the configuration (known: {known})")
+        if sending and isinstance(sub, WebhookSubscriber) and sub.mode == "immediate":
+            raise MonitorError(
+                f"--subscriber {name!r} is an immediate webhook: it gets alerts after each poll, no digest"
+            )
+        return [sub]
+    return [
+        s
+        for s in config.subscribers
+        if s.enabled and (isinstance(s, EmailSubscriber) or (isinstance(s, WebhookSubscriber) and s.mode == "digest"))
+    ]
+
+
+def _general_preview(config: Config, repo: Repository, since: datetime | None, now: datetime) -> RenderedDigest:
+    """Every stored match (also the re-matched old ones), for the operator: no subscriber, no filters."""
+    zone = resolve_zone(config.digest.timezone)
+    stored = repo.items(matched_only=True, since=since, limit=config.digest.max_items)
+    catalog = _catalog(config)
+    annotate = _snippet_marker(Matcher.compile(config.profile))
+    entries = build_entries([annotate(s) for s in stored], catalog, zone)
+    states = repo.source_states()
+    digest = build_digest(entries, catalog, zone, now, since=since, states=states, zone_name=config.digest.timezone)
+    return DigestRenderer().render(digest)
+
+
+def cmd_deliveries(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    if args.deliveries_action == "retry":
+        with _repository(config) as repo, _outbox(config, repo) as outbox:
+            report = outbox.retry(args.id)
+        print(delivery_summary([report]), file=out)
+        return EXIT_FAILURE if report.failed else EXIT_OK
+    if args.limit < 1:
+        raise MonitorError("--limit must be at least 1")
+    with _repository(config) as repo:
+        rows = repo.deliveries(failed_only=args.failed, limit=args.limit)
+    print(delivery_table(rows, resolve_zone(config.digest.timezone)), file=out)
+    if not rows:
+        print("no failed deliveries" if args.failed else "nothing sent yet", file=out)
+    return EXIT_OK
+
+
+def _catalog(config: Config) -> Catalog:
+    profile = config.profile
+    return Catalog(
+        sources={s.name: SourceInfo(s.name, s.title, s.origin, s.language) for s in config.sources},
+        topics={t.id: t.label for t in profile.topics},
+        actors={a.id: a.label for a in profile.actors},
+    )
+
+
+def _snippet_marker(matcher: Matcher) -> Callable[[StoredItem], StoredItem]:
+    """Runs the matcher again on a stored item for its marked snippets (the store keeps plain ones)."""
+
+    def annotate(stored: StoredItem) -> StoredItem:
+        if stored.match is None or stored.match.marked_snippets:
+            return stored
+        fresh = matcher.match(stored.item.title, stored.item.text, stored.item.language)
+        if not fresh.marked_snippets:
+            return stored
+        match = replace(stored.match, snippets=fresh.snippets, marked_snippets=fresh.marked_snippets)
+        return replace(stored, match=match)
+
+    return annotate
+
+
+def delivery_jobs(outbox: Outbox) -> DeliveryJobs:
+    """The outbox plugged into the daemon: each subscriber's digest on its cron, and every
+    ``deliveries_every`` the alerts for new matches and the retries that are due. The outbox is
+    synchronous (smtplib, the database), so each job runs it in a thread."""
+    log = logging.getLogger(f"{LOGGER_NAME}.delivery")
+
+    def logged(reports: Sequence[DeliveryReport], started: float) -> None:
+        for one in reports:
+            log_report(log, one, time.monotonic() - started)
+
+    def digest_job(sub: Subscriber) -> DigestJob:
+        trigger = cron_trigger(sub.schedule.cron, sub.schedule.timezone)
+
+        async def send(period: datetime) -> None:
+            previous = latest_fire_time(trigger, period - timedelta(seconds=1)) or period - timedelta(days=1)
+            started = time.monotonic()
+            report = await asyncio.to_thread(outbox.send_due_digest, sub, previous, period)
+            logged([report], started)
+
+        return DigestJob(sub.name, sub.schedule.cron, sub.schedule.timezone, send)
+
+    async def pending() -> None:
+        started = time.monotonic()
+        reports = await asyncio.to_thread(lambda: [*outbox.deliver_immediate_alerts(), *outbox.retry_due()])
+        logged(reports, started)
+
+    digests = tuple(
+        digest_job(s)
+        for s in outbox.enabled
+        if isinstance(s, EmailSubscriber) or (isinstance(s, WebhookSubscriber) and s.mode == "digest")
+    )
+    return DeliveryJobs(digests=digests, pending=pending if outbox.enabled else None)
+
+
+def log_report(log: logging.Logger, report: DeliveryReport, elapsed: float) -> None:
+    """One log line per delivery attempted (nothing for an empty or already-taken digest)."""
+    delivery = report.delivery
+    if delivery is None or report.outcome is DeliveryOutcome.TAKEN:
+        return
+    failed = report.outcome in (DeliveryOutcome.WILL_RETRY, DeliveryOutcome.DEAD)
+    status = report.outcome.value
+    if report.outcome is DeliveryOutcome.WILL_RETRY and delivery.next_attempt_at:
+        status += f" at {delivery.next_attempt_at:%H:%M:%S} UTC"
+    log_delivery(
+        log,
+        subscriber=report.subscriber,
+        kind=f"{delivery.channel} {delivery.kind}",
+        status=status,
+        key=delivery.key,
+        items=delivery.item_count,
+        elapsed=elapsed,
+        attempt=delivery.attempts,
+        error=report.detail if failed else None,
+    )
+
+
+def outbox_settings(config: Config) -> OutboxSettings:
+    """The outbox's slice of the configuration (also used by the daemon and the tests)."""
+    return OutboxSettings(
+        subscribers=config.subscribers,
+        catalog=_catalog(config),
+        policy=config.delivery,
+        sender=config.smtp.sender,
+        max_items=config.digest.max_items,
+        annotate=_snippet_marker(Matcher.compile(config.profile)),
+    )
+
+
+@contextmanager
+def _outbox(config: Config, repo: Repository) -> Iterator[Outbox]:
+    settings = outbox_settings(config)
+    timeout = config.delivery.webhook_timeout_seconds
+    with HttpWebhookTransport(timeout_seconds=timeout, user_agent=config.http.user_agent) as webhooks:
+        yield Outbox(repo, settings, email=SmtpTransport(config.smtp), webhooks=webhooks)
 
 
 def cmd_items(args: argparse.Namespace, config: Config, out: TextIO) -> int:
@@ -369,9 +563,20 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         with (
             _repository(config) as repo,
             ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser) as pool,
+            _outbox(config, repo) as outbox,
         ):
             matcher = Matcher.compile(config.profile)
-            daemon = Daemon(feed_sources(config), repo, matcher, fetch_limits(config), settings, parse_pool=pool)
+            # Subscribers seen for the first time start now: history is not news for them.
+            outbox.register()
+            daemon = Daemon(
+                feed_sources(config),
+                repo,
+                matcher,
+                fetch_limits(config),
+                settings,
+                parse_pool=pool,
+                deliveries=delivery_jobs(outbox),
+            )
             asyncio.run(daemon.run())
     except OSError as exc:
         raise MonitorError(f"cannot start: {exc}") from None
@@ -568,6 +773,7 @@ _HANDLERS = {
     "check": cmd_check,
     "poll": cmd_poll,
     "digest": cmd_digest,
+    "deliveries": cmd_deliveries,
     "items": cmd_items,
     "sources": cmd_sources,
     "stories": cmd_stories,

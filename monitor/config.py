@@ -8,10 +8,13 @@ file stays the single place where behaviour is configured.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -234,17 +237,26 @@ class Filters(Frozen):
 class EmailSubscriber(Frozen):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     kind: Literal["email"]
-    to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
+    # "desk@example.org" or "Night desk <desk@example.org>"
+    to: tuple[str, ...] = Field(min_length=1)
     schedule: Schedule = Schedule()
     filters: Filters = Filters()
     when_empty: Literal["skip", "note"] = "skip"
     enabled: bool = True
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            check_address(entry)
+        return value
 
 
 class WebhookSubscriber(Frozen):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     kind: Literal["webhook"]
     url: SecretStr
+    # Standard Webhooks signing secret: "whsec_" + base64 of 24 to 64 random bytes.
     secret: SecretStr | None = None
     mode: Literal["immediate", "digest"] = "immediate"
     format: Literal["json", "slack"] = "json"
@@ -259,6 +271,48 @@ class WebhookSubscriber(Frozen):
         _check_http_url(value.get_secret_value())
         return value
 
+    @field_validator("secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_webhook_secret(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _json_is_signed(self) -> WebhookSubscriber:
+        # Receivers of our JSON act on it (publish, alert): they must be able to trust it.
+        # Slack incoming webhooks cannot verify a signature, so there it stays optional.
+        if self.format == "json" and self.secret is None:
+            raise ValueError(f"a webhook with format json needs a signing secret (secret: ${{NAME}}); {SECRET_HINT}")
+        return self
+
+
+SECRET_HINT = (
+    "generate one with: python3 -c \"import base64,os; print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
+)
+
+
+def check_webhook_secret(value: str) -> bytes:
+    """The key bytes of a ``whsec_<base64>`` secret, as Standard Webhooks libraries read it."""
+    if not value.startswith("whsec_"):
+        raise ValueError(f"expected a secret of the form whsec_<base64>; {SECRET_HINT}")
+    try:
+        key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the part after whsec_ is not valid base64; {SECRET_HINT}") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError(f"the secret decodes to {len(key)} bytes, expected 24 to 64; {SECRET_HINT}")
+    return key
+
+
+def check_address(value: str) -> str:
+    """'desk@example.org' or 'Night desk <desk@example.org>', on one line."""
+    _, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or re.search(r"\s", address) or re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value):
+        raise ValueError(f"expected an address like 'desk@example.org' or 'Desk <desk@example.org>', got {value!r}")
+    return value
+
 
 Subscriber = Annotated[EmailSubscriber | WebhookSubscriber, Field(discriminator="kind")]
 
@@ -266,11 +320,42 @@ Subscriber = Annotated[EmailSubscriber | WebhookSubscriber, Field(discriminator=
 class SmtpConfig(Frozen):
     host: str = "localhost"
     port: int = Field(587, ge=1, le=65535)
+    # starttls: plain connection upgraded with STARTTLS (port 587); tls: implicit TLS (port 465);
+    # none: no encryption (a relay on localhost only).
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: SecretStr | None = None
     password: SecretStr | None = None
     sender: str = Field("dialogue-monitor <monitor@localhost>", min_length=3)
     timeout_seconds: float = Field(30.0, gt=0)
+    # A PEM file of CA certificates to trust instead of the system ones (a private mail relay).
+    ca_file: str | None = None
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_address(cls, value: str) -> str:
+        return check_address(value)
+
+    @model_validator(mode="after")
+    def _credentials_in_pairs(self) -> SmtpConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password, or neither")
+        return self
+
+
+class DeliveryConfig(Frozen):
+    """How hard the outbox tries: retries with exponential back-off and jitter, then 'dead'."""
+
+    max_attempts: int = Field(12, ge=1, le=100)
+    backoff_base_seconds: float = Field(2.0, gt=0)
+    backoff_max_seconds: float = Field(3600.0, gt=0)
+    # A retry whose back-off is at most this long waits in the same run; longer ones are left
+    # to the next run (the daemon's retry job, the next `poll --once`, `deliveries retry`).
+    inline_wait_max_seconds: float = Field(10.0, ge=0, le=300)
+    # A delivery claimed by a process that then died is taken over after this long.
+    lease_seconds: int = Field(600, ge=30, le=24 * 3600)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # Matches older than this are not sent to a subscriber that has not had them yet.
+    backlog_days: int = Field(7, ge=1, le=365)
 
 
 class DigestConfig(Frozen):
@@ -309,6 +394,7 @@ class Config(Frozen):
     smtp: SmtpConfig = SmtpConfig()
     stories: StoriesConfig = StoriesConfig()
     updates: UpdatesConfig = UpdatesConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     sources: tuple[SourceConfig, ...] = ()
     subscribers: tuple[Subscriber, ...] = ()
     profile: MatchProfile
@@ -415,6 +501,7 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
     problems: list[Problem] = []
     raw = _substitute_env(raw, (), file, environ, problems)
     problems.extend(_duplicate_names(raw, file))
+    problems.extend(_subscriber_references(raw, file))
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -484,6 +571,34 @@ def _expanded_size_problem(raw: Any) -> str | None:
     if total > MAX_CONFIG_VALUES:
         return f"the file expands to more than {MAX_CONFIG_VALUES:,} values through YAML aliases (&name / *name)"
     return None
+
+
+def _subscriber_references(raw: dict[str, Any], file: str) -> list[Problem]:
+    """Subscriber filters must name topics of the profile and configured sources.
+
+    Read from the raw file, so that these are reported along with any other mistake.
+    """
+    profile = raw.get("profile")
+    topics = profile.get("topics") if isinstance(profile, dict) else None
+    known = {
+        "topics": {t.get("id") for t in topics or [] if isinstance(t, dict)},
+        "sources": {s.get("name") for s in raw.get("sources") or [] if isinstance(s, dict)},
+    }
+    problems = []
+    for index, sub in enumerate(raw.get("subscribers") or []):
+        filters = sub.get("filters") if isinstance(sub, dict) else None
+        if not isinstance(filters, dict):
+            continue
+        for key, names in known.items():
+            wanted = filters.get(key)
+            for name in wanted if isinstance(wanted, list) else []:
+                if name not in names:
+                    where = _path_text(("subscribers", index, "filters", key), raw)
+                    listed = ", ".join(sorted(str(n) for n in names if n))
+                    problems.append(
+                        Problem(file, where, f"{name!r} is not a {key[:-1]} of this file (known: {listed})")
+                    )
+    return problems
 
 
 def _path_text(loc: Sequence[str | int], raw: Any) -> str:

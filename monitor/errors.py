@@ -4,7 +4,8 @@
     ├── ConfigError              the configuration is wrong; holds one ``Problem`` per mistake
     ├── FetchError               fetching failed; ``kind`` is one of ``FetchErrorKind``
     ├── ParseError               the body is not a usable feed or page
-    └── StorageError             the database refused or is unreachable
+    ├── StorageError             the database refused or is unreachable
+    └── DeliveryError            sending a digest or an alert failed (``permanent`` or worth a retry)
 
 Third-party exceptions (httpx, feedparser, SQLAlchemy) are translated into these at the
 edge of the stage that uses the library, so callers never import those libraries to catch.
@@ -82,3 +83,18 @@ class ParseError(MonitorError):
 
 class StorageError(MonitorError):
     kind = "storage"
+
+
+class DeliveryError(MonitorError):
+    """Sending a digest or an alert failed.
+
+    ``permanent`` when trying again cannot help until someone acts (authentication refused,
+    mailbox unknown, webhook gone); ``retry_after`` when the receiver said how long to wait.
+    """
+
+    kind = "delivery"
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after

@@ -3,13 +3,16 @@
     due sources ─▶ fetch ─▶ parse ─▶ identify ─▶ triage (new / changed / known) ─▶ match (new and changed)
         ─▶ plan updates ─▶ store (items, stories, updates, matches, validators: one transaction)
                                                                                    ├─▶ decide next check
-                                                                                   └─▶ notify (later)
+                                                                                   └─▶ notify
+    notify: immediate alerts after the cycle (``poll_cycle``); digests on their own schedule
 
 Each source is polled on its own; whatever goes wrong with one becomes a ``SourceOutcome``
 with an error kind and message, and never stops the others. Parse and identify, the CPU-bound
 part, run in the parse pool's worker processes (``monitor/workers.py``) when one is given.
 Which sources are due is the scheduler's business (``monitor.scheduler``); when a source is due
-again is ``monitor.decide``'s, recorded in the same transaction as the poll.
+again is ``monitor.decide``'s, recorded in the same transaction as the poll. Alerts go out once
+the whole cycle is stored, read back from the store through the outbox, so an alert never
+announces an item that was not committed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from monitor.decide import PollingPolicy
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.match import Matcher
+from monitor.notify.outbox import DeliveryReport
 from monitor.store import Repository
 from monitor.types import (
     Fetched,
@@ -70,6 +74,35 @@ class PollContext:
     draw: Callable[[], float] = field(default=random.random)
     # What a changed article does (revision cap, re-alert): the ``updates:`` section of config.yaml.
     update_rules: UpdateRules = field(default_factory=UpdateRules)
+
+
+# Sends the alerts for what the cycle stored (``Outbox.deliver_immediate_alerts``).
+AlertSender = Callable[[], Sequence[DeliveryReport]]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    outcomes: list[SourceOutcome]
+    alerts: Sequence[DeliveryReport] = ()
+
+
+async def poll_cycle(
+    sources: Sequence[FeedSource],
+    repo: Repository,
+    matcher: Matcher,
+    limits: FetchLimits,
+    send_alerts: AlertSender | None = None,
+    progress: ProgressCallback | None = None,
+    parse_pool: ParsePool | None = None,
+    update_rules: UpdateRules | None = None,
+) -> CycleReport:
+    """One poll cycle: poll every source, then send the immediate alerts for the new matches."""
+    outcomes = await poll_once(sources, repo, matcher, limits, progress, parse_pool, update_rules)
+    if send_alerts is None:
+        return CycleReport(outcomes)
+    # The outbox is synchronous (smtplib, database): keep the event loop free while it works.
+    alerts = await asyncio.to_thread(send_alerts)
+    return CycleReport(outcomes, alerts)
 
 
 async def poll_once(

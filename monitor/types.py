@@ -281,3 +281,51 @@ class StorySummary:
     outlets: tuple[StoryCopy, ...]  # the first item of each source, earliest first (the lead's first)
     notified: bool  # one of its items was stored as news (a match with notify=True)
     relevant: bool  # one of its items is about the dialogue
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery is in the outbox: pending → sending → sent, or back to pending, or dead."""
+
+    PENDING = "pending"  # recorded, not sent yet (or waiting for its next attempt)
+    SENDING = "sending"  # claimed by a process until ``lease_until``; taken over if it died
+    SENT = "sent"
+    DEAD = "dead"  # gave up: too many attempts or a permanent refusal; shown, never dropped
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery to record in the outbox before anything is sent."""
+
+    key: str  # unique: "digest:<subscriber>:<period end>" or "event:<subscriber>:item:<id>"
+    subscriber: str
+    channel: str  # "email" or "webhook"
+    kind: str  # "digest" or "event"
+    message_id: str  # the Message-ID / webhook-id, the same on every attempt
+    payload: str  # exactly what is sent: the MIME message or the JSON body
+    recipients: tuple[str, ...] = ()
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery as the outbox holds it."""
+
+    id: int
+    key: str
+    subscriber: str
+    channel: str
+    kind: str
+    message_id: str
+    payload: str
+    recipients: tuple[str, ...]
+    status: DeliveryStatus
+    attempts: int
+    item_count: int
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None

@@ -1,33 +1,140 @@
-"""Rendering a digest of matched items as plain text and HTML (Jinja2).
+"""Building and rendering a digest: matched items grouped for an editor, as text and HTML.
 
-Everything a feed supplied is untrusted: HTML autoescaping is on, and links are kept only
-when they are http or https (feeds carry ``javascript:`` and ``data:`` links).
+Pure: stored items and what the configuration says about sources, topics and actors go in,
+a ``RenderedDigest`` comes out. Everything a feed supplied is untrusted: HTML autoescaping is
+on, links are kept only when they are http or https (feeds carry ``javascript:``, ``data:``
+and ``vbscript:`` links), and control characters never reach the output.
+
+Layout: one section per topic (items naming no topic of the profile come first, under "The
+dialogue"); within a topic, the outlets of Pristina, then Belgrade, then international ones;
+newest first within each. Each story appears once, under its first topic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.types import StoredItem
+from monitor.match.engine import MARK_CLOSE, MARK_OPEN
+from monitor.types import MatchResult, SourceState, StoredItem
+
+ORIGINS = ("pristina", "belgrade", "international")
+ORIGIN_LABELS = {
+    "pristina": "Pristina outlets",
+    "belgrade": "Belgrade outlets",
+    "international": "International outlets",
+}
+GENERAL_TOPIC = "The dialogue"
+TIME_FORMAT = "%d %b %Y %H:%M"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What a digest shows of a configured source (from the configuration, not the database)."""
+
+    name: str
+    title: str
+    origin: str  # pristina | belgrade | international
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The names a digest needs: sources, and the labels of topics and actors."""
+
+    sources: Mapping[str, SourceInfo]
+    topics: Mapping[str, str]  # id → label, in profile order
+    actors: Mapping[str, str]
+
+    def source(self, name: str) -> SourceInfo:
+        return self.sources.get(name) or SourceInfo(name, name, "international")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of a snippet; ``hit`` when it is one of the profile's terms (shown highlighted)."""
+
+    text: str
+    hit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DigestEntry:
+    """One story as a digest (and a webhook payload) shows it."""
+
+    item_id: int
     title: str
-    url: str | None
+    url: str | None  # only http(s); None when the feed gave none or an unsafe one
     source: str
     source_title: str
-    when: str
+    origin: str
     language: str | None
-    snippet: str | None
-    topics: tuple[str, ...]
+    published: datetime | None  # UTC
+    first_seen: datetime  # UTC
+    when: str  # shown time, in the reader's time zone
+    snippet: tuple[Segment, ...]
+    topics: tuple[str, ...]  # ids, profile order
     actors: tuple[str, ...]
+    topic_labels: tuple[str, ...]
+    actor_labels: tuple[str, ...]
+    score: float = 0.0
+    rule: str | None = None
+    # Titles of the other outlets that carried the same story; filled by story clustering.
+    also_reported_by: tuple[str, ...] = ()
+
+    @property
+    def snippet_text(self) -> str:
+        return "".join(s.text for s in self.snippet)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginGroup:
+    origin: str
+    label: str
+    entries: tuple[DigestEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicGroup:
+    topic: str | None  # None for the general group
+    label: str
+    origins: tuple[OriginGroup, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(len(o.entries) for o in self.origins)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthLine:
+    source_title: str
+    since: str
+    errors: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything a digest says, before it is put into words and markup."""
+
+    groups: tuple[TopicGroup, ...]
+    count: int
+    period: str  # "since 21 Nov 2026 07:00" in the reader's zone; empty when unbounded
+    day: str  # "22 Nov 2026"
+    generated: str
+    zone: str
+    failing: tuple[HealthLine, ...] = ()
+    sources_ok: int = 0
+    held_back: int = 0  # items beyond the size cap, sent in the next digest
+    entries: tuple[DigestEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,59 +145,189 @@ class RenderedDigest:
     count: int
 
 
+# ------------------------------------------------------------------ building
+
+
+# Characters a URL may carry as they are; anything else (quotes, <, >, spaces…) is
+# percent-encoded, so that no mail client's HTML parser can read it as markup.
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
+
+
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is a plain http(s) link, else None."""
+    """The URL if it is an http(s) link with a host and no control characters, else None."""
     if not url:
         return None
-    parts = urlsplit(url.strip())
-    return url.strip() if parts.scheme in ("http", "https") and parts.hostname else None
+    url = url.strip()
+    if any(unicodedata.category(c)[0] in "CZ" for c in url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return quote(url, safe=_URL_SAFE)
+
+
+def clean_text(text: str) -> str:
+    """Plain one-line text: control and line-separator characters become spaces."""
+    out = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def segments(marked: str) -> tuple[Segment, ...]:
+    """A snippet with the matcher's ⟦marks⟧ around matched terms, as plain and highlighted pieces."""
+    out: list[Segment] = []
+    for index, piece in enumerate(re.split(f"{MARK_OPEN}|{MARK_CLOSE}", marked)):
+        if piece:
+            out.append(Segment(piece, hit=index % 2 == 1))
+    return tuple(out)
+
+
+def build_entries(stored: Sequence[StoredItem], catalog: Catalog, zone: ZoneInfo) -> list[DigestEntry]:
+    """One entry per stored item, newest first, times shown in the reader's zone.
+
+    The snippet is the match's first marked snippet (matched terms between ⟦ and ⟧) when the
+    match carries one, else its plain first snippet.
+    """
+    ordered = sorted(stored, key=lambda s: (s.item.published or s.first_seen, s.id), reverse=True)
+    return [_entry(s, catalog, zone) for s in ordered]
+
+
+def _snippet(match: MatchResult | None) -> tuple[Segment, ...]:
+    if match is None:
+        return ()
+    if match.marked_snippets:
+        return segments(clean_text(match.marked_snippets[0]))
+    return segments(clean_text(match.snippets[0])) if match.snippets else ()
+
+
+def _entry(stored: StoredItem, catalog: Catalog, zone: ZoneInfo) -> DigestEntry:
+    item, match = stored.item, stored.match
+    source = catalog.source(item.source)
+    topics = tuple(t for t in catalog.topics if match and t in match.topics)
+    topics += tuple(t for t in (match.topics if match else ()) if t not in topics)
+    actors = match.actors if match else ()
+    return DigestEntry(
+        item_id=stored.id,
+        title=clean_text(item.title) or "(untitled)",
+        url=safe_url(item.url),
+        source=item.source,
+        source_title=clean_text(source.title),
+        origin=source.origin if source.origin in ORIGINS else "international",
+        language=item.language,
+        published=item.published,
+        first_seen=stored.first_seen,
+        when=(item.published or stored.first_seen).astimezone(zone).strftime(TIME_FORMAT),
+        snippet=_snippet(match),
+        topics=topics,
+        actors=actors,
+        topic_labels=tuple(catalog.topics.get(t, t) for t in topics),
+        actor_labels=tuple(catalog.actors.get(a, a) for a in actors),
+        score=match.score if match else 0.0,
+        rule=match.rule if match else None,
+    )
+
+
+def group_entries(entries: Sequence[DigestEntry], topic_labels: Mapping[str, str]) -> tuple[TopicGroup, ...]:
+    """By first topic (general group first, then profile order), then by origin; order kept within."""
+    order: list[str | None] = [None, *topic_labels]
+    by_topic: dict[str | None, list[DigestEntry]] = {}
+    for entry in entries:
+        key = entry.topics[0] if entry.topics else None
+        if key not in order:
+            order.append(key)
+        by_topic.setdefault(key, []).append(entry)
+    groups = []
+    for topic in order:
+        members = by_topic.get(topic)
+        if not members:
+            continue
+        origins = tuple(
+            OriginGroup(origin, ORIGIN_LABELS[origin], tuple(e for e in members if e.origin == origin))
+            for origin in ORIGINS
+            if any(e.origin == origin for e in members)
+        )
+        label = GENERAL_TOPIC if topic is None else topic_labels.get(topic, topic)
+        groups.append(TopicGroup(topic, label, origins))
+    return tuple(groups)
+
+
+def health_lines(states: Mapping[str, SourceState], catalog: Catalog, zone: ZoneInfo) -> tuple[HealthLine, ...]:
+    """The configured sources whose last poll failed: since when, how often, why."""
+    lines = []
+    for name, info in catalog.sources.items():
+        state = states.get(name)
+        if state is None or state.last_status != "error":
+            continue
+        since = state.failing_since.astimezone(zone).strftime(TIME_FORMAT) if state.failing_since else "?"
+        message = clean_text(state.last_error_message or state.last_error_kind or "unknown error")
+        lines.append(HealthLine(clean_text(info.title), since, state.consecutive_errors, message[:200]))
+    return tuple(sorted(lines, key=lambda h: h.source_title.lower()))
+
+
+def build_digest(
+    entries: Sequence[DigestEntry],
+    catalog: Catalog,
+    zone: ZoneInfo,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    states: Mapping[str, SourceState] | None = None,
+    held_back: int = 0,
+    zone_name: str | None = None,
+) -> Digest:
+    """``zone_name``: the zone as the reader wrote it (Europe/Pristina is Europe/Belgrade to tzdata)."""
+    local_now = now.astimezone(zone)
+    failing = health_lines(states or {}, catalog, zone)
+    return Digest(
+        groups=group_entries(entries, catalog.topics),
+        count=len(entries),
+        period=f"since {since.astimezone(zone).strftime(TIME_FORMAT)}" if since else "",
+        day=local_now.strftime("%d %b %Y").lstrip("0"),
+        generated=local_now.strftime(f"{TIME_FORMAT} %Z"),
+        zone=zone_name or str(zone.key),
+        failing=failing,
+        sources_ok=len(catalog.sources) - len(failing),
+        held_back=held_back,
+        entries=tuple(entries),
+    )
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def subject_for(count: int, day: str) -> str:
+    if count == 0:
+        return f"Kosovo–Serbia dialogue: no new developments — {day}"
+    noun = "item" if count == 1 else "items"
+    return f"Kosovo–Serbia dialogue: {count} new {noun} — {day}"
 
 
 def _environment() -> Environment:
-    env = Environment(
+    return Environment(
         loader=PackageLoader("monitor.notify", "templates"),
         autoescape=select_autoescape(["html", "html.j2"]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    return env
 
 
-_ENV = _environment()
+class DigestRenderer:
+    """Jinja2 templates and the CSS inliner, loaded once and reused for every digest."""
 
+    def __init__(self) -> None:
+        self._env = _environment()
+        # Mail clients drop <style> blocks: every rule goes into style="" attributes; only
+        # @media rules (narrow screens) stay in a <style> block for the clients that read it.
+        self._inliner = css_inline.CSSInliner(keep_style_tags=False, keep_at_rules=True, load_remote_stylesheets=False)
 
-def build_entries(stored: Sequence[StoredItem], zone: ZoneInfo, source_titles: dict[str, str]) -> list[DigestEntry]:
-    """Newest first; each entry's time shown in the reader's time zone."""
-    ordered = sorted(stored, key=lambda s: (s.item.published or s.first_seen, s.id), reverse=True)
-    return [
-        DigestEntry(
-            title=s.item.title or "(untitled)",
-            url=safe_url(s.item.url),
-            source=s.item.source,
-            source_title=source_titles.get(s.item.source, s.item.source),
-            when=(s.item.published or s.first_seen).astimezone(zone).strftime("%d %b %Y %H:%M"),
-            language=s.item.language,
-            snippet=s.match.snippets[0] if s.match and s.match.snippets else None,
-            topics=s.match.topics if s.match else (),
-            actors=s.match.actors if s.match else (),
+    def render(self, digest: Digest) -> RenderedDigest:
+        subject = subject_for(digest.count, digest.day)
+        context = {"subject": subject, "digest": digest}
+        html = self._env.get_template("digest.html.j2").render(context)
+        return RenderedDigest(
+            subject=subject,
+            text=self._env.get_template("digest.txt.j2").render(context),
+            html=self._inliner.inline(html),
+            count=digest.count,
         )
-        for s in ordered
-    ]
-
-
-def subject_for(count: int, day: datetime) -> str:
-    noun = "item" if count == 1 else "items"
-    return f"Kosovo–Serbia dialogue: {count} new {noun} — {day.strftime('%d %b %Y').lstrip('0')}"
-
-
-def render_digest(entries: Sequence[DigestEntry], now: datetime, zone: ZoneInfo) -> RenderedDigest:
-    local_now = now.astimezone(zone)
-    subject = subject_for(len(entries), local_now)
-    context = {"subject": subject, "entries": entries, "generated": local_now.strftime("%d %b %Y %H:%M %Z")}
-    return RenderedDigest(
-        subject=subject,
-        text=_ENV.get_template("digest.txt.j2").render(context),
-        html=_ENV.get_template("digest.html.j2").render(context),
-        count=len(entries),
-    )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, exists, func, insert, nulls_first, or_, select, text, update
+from sqlalchemy import Engine, and_, bindparam, delete, exists, func, insert, nulls_first, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
@@ -37,6 +37,8 @@ from monitor.cluster import (
 from monitor.errors import StorageError
 from monitor.identity import legacy_key
 from monitor.store.tables import (
+    DeliveryItemRow,
+    DeliveryRow,
     ItemRow,
     MatchRow,
     PollRow,
@@ -44,14 +46,18 @@ from monitor.store.tables import (
     StoryBandRow,
     StoryItemRow,
     StoryRow,
+    SubscriptionRow,
     TombstoneRow,
 )
 from monitor.types import (
     CheckReason,
+    Delivery,
+    DeliveryStatus,
     Item,
     ItemUpdate,
     KnownItem,
     MatchResult,
+    NewDelivery,
     NextCheck,
     OutcomeStatus,
     RematchSummary,
@@ -798,6 +804,173 @@ class Repository:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
+    # --- deliveries (outbox)
+    # The outbox records every digest and alert before it is sent and marks it after, so a crash
+    # can only cause a repeat (with the same Message-ID / webhook-id), never a loss. Uniqueness
+    # of ``deliveries.key`` and of (subscriber, item) in ``delivery_items`` is what keeps several
+    # processes from sending the same thing twice.
+
+    def subscription_since(self, name: str, default: datetime) -> datetime:
+        """When the outbox first saw this subscriber; recorded as ``default`` on first sight."""
+        with self._session() as session:
+            statement = self._insert(SubscriptionRow).values(name=name, since=default)
+            session.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+            row = session.get(SubscriptionRow, name)
+            assert row is not None
+            return row.since
+
+    def undelivered_matches(self, subscriber: str, after: datetime, until: datetime) -> list[StoredItem]:
+        """Matches worth telling (``notify``), matched in (after, until], not yet in a delivery to the subscriber."""
+        delivered = exists().where(
+            col(DeliveryItemRow.subscriber) == subscriber, col(DeliveryItemRow.item_id) == col(ItemRow.id)
+        )
+        statement = (
+            select(ItemRow, MatchRow)
+            .join(MatchRow, col(MatchRow.item_id) == col(ItemRow.id))
+            .where(
+                col(MatchRow.notify).is_(True),
+                col(MatchRow.matched_at) > after,
+                col(MatchRow.matched_at) <= until,
+                ~delivered,
+            )
+            .order_by(col(MatchRow.matched_at), col(ItemRow.id))
+        )
+        with self._session() as session:
+            return [_stored(item, match) for item, match in session.execute(statement).all()]
+
+    def create_delivery(self, new: NewDelivery, item_ids: Sequence[int], now: datetime) -> Delivery | None:
+        """Record a delivery and the items it carries, atomically.
+
+        None when its key is taken (another process recorded the same digest or event) or when
+        one of the items already went into another delivery to this subscriber.
+        """
+        try:
+            with self._session() as session:
+                values = _delivery_values(new, len(item_ids), now)
+                statement = self._insert(DeliveryRow).values(**values)
+                statement = statement.on_conflict_do_nothing(index_elements=["key"]).returning(DeliveryRow.id)
+                delivery_id = session.execute(statement).scalar()
+                if delivery_id is None:
+                    return None
+                if item_ids:
+                    rows = [{"delivery_id": delivery_id, "subscriber": new.subscriber, "item_id": i} for i in item_ids]
+                    links = self._insert(DeliveryItemRow).values(rows)
+                    links = links.on_conflict_do_nothing(index_elements=["subscriber", "item_id"])
+                    inserted = session.execute(links.returning(DeliveryItemRow.id)).scalars().all()
+                    if len(inserted) != len(item_ids):
+                        raise _ItemsTaken
+                row = session.get(DeliveryRow, delivery_id)
+                assert row is not None
+                return _delivery(row)
+        except _ItemsTaken:
+            return None
+
+    def claim_delivery(self, delivery_id: int, now: datetime, lease_until: datetime) -> Delivery | None:
+        """Take a due delivery for sending until ``lease_until``; None if it is not due or someone has it."""
+        due = or_(
+            and_(
+                col(DeliveryRow.status) == DeliveryStatus.PENDING.value,
+                or_(col(DeliveryRow.next_attempt_at).is_(None), col(DeliveryRow.next_attempt_at) <= now),
+            ),
+            and_(col(DeliveryRow.status) == DeliveryStatus.SENDING.value, col(DeliveryRow.lease_until) < now),
+        )
+        statement = (
+            update(DeliveryRow)
+            .where(col(DeliveryRow.id) == delivery_id, due)
+            .values(
+                status=DeliveryStatus.SENDING.value,
+                lease_until=lease_until,
+                attempts=col(DeliveryRow.attempts) + 1,
+            )
+        )
+        with self._session() as session:
+            if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = session.get(DeliveryRow, delivery_id)
+            assert row is not None
+            session.refresh(row)
+            return _delivery(row)
+
+    def delivery_sent(self, delivery_id: int, now: datetime, note: str | None = None) -> None:
+        """Mark sent; ``note`` keeps what is worth knowing (e.g. recipients the server refused)."""
+        self._update_delivery(
+            delivery_id,
+            status=DeliveryStatus.SENT.value,
+            sent_at=now,
+            lease_until=None,
+            next_attempt_at=None,
+            last_error=note,
+        )
+
+    def subscription(self, name: str) -> datetime | None:
+        with self._session() as session:
+            row = session.get(SubscriptionRow, name)
+            return row.since if row else None
+
+    def delivery_failed(self, delivery_id: int, error: str, next_attempt_at: datetime | None) -> None:
+        """Back to pending until ``next_attempt_at``, or dead when there is none."""
+        status = DeliveryStatus.PENDING if next_attempt_at is not None else DeliveryStatus.DEAD
+        self._update_delivery(
+            delivery_id, status=status.value, last_error=error, next_attempt_at=next_attempt_at, lease_until=None
+        )
+
+    def requeue_delivery(self, delivery_id: int, now: datetime) -> None:
+        """Make a delivery due now with a fresh count of attempts (``monitor deliveries retry``)."""
+        self._update_delivery(
+            delivery_id, status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, lease_until=None
+        )
+
+    def _update_delivery(self, delivery_id: int, **values: Any) -> None:
+        with self._session() as session:
+            session.execute(update(DeliveryRow).where(col(DeliveryRow.id) == delivery_id).values(**values))
+
+    def due_deliveries(self, now: datetime, subscribers: Sequence[str] | None = None) -> list[Delivery]:
+        """Deliveries to attempt now, oldest first: pending and due, or claimed by a process that died."""
+        statement = select(DeliveryRow).where(
+            or_(
+                and_(
+                    col(DeliveryRow.status) == DeliveryStatus.PENDING.value,
+                    or_(col(DeliveryRow.next_attempt_at).is_(None), col(DeliveryRow.next_attempt_at) <= now),
+                ),
+                and_(col(DeliveryRow.status) == DeliveryStatus.SENDING.value, col(DeliveryRow.lease_until) < now),
+            )
+        )
+        if subscribers is not None:
+            statement = statement.where(col(DeliveryRow.subscriber).in_(list(subscribers)))
+        with self._session() as session:
+            return [_delivery(row) for row in session.execute(statement.order_by(col(DeliveryRow.id))).scalars()]
+
+    def deliveries(self, *, failed_only: bool = False, limit: int = 50) -> list[Delivery]:
+        """Newest first; ``failed_only``: dead, or waiting for a retry after a failed attempt."""
+        statement = select(DeliveryRow)
+        if failed_only:
+            statement = statement.where(
+                or_(
+                    col(DeliveryRow.status) == DeliveryStatus.DEAD.value,
+                    and_(
+                        col(DeliveryRow.status) != DeliveryStatus.SENT.value, col(DeliveryRow.last_error).is_not(None)
+                    ),
+                )
+            )
+        statement = statement.order_by(col(DeliveryRow.id).desc()).limit(limit)
+        with self._session() as session:
+            return [_delivery(row) for row in session.execute(statement).scalars()]
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        with self._session() as session:
+            row = session.get(DeliveryRow, delivery_id)
+            return _delivery(row) if row else None
+
+    def delivery_by_key(self, key: str) -> Delivery | None:
+        with self._session() as session:
+            row = session.execute(select(DeliveryRow).where(col(DeliveryRow.key) == key)).scalar_one_or_none()
+            return _delivery(row) if row else None
+
+    def delivery_item_ids(self, delivery_id: int) -> list[int]:
+        statement = select(col(DeliveryItemRow.item_id)).where(col(DeliveryItemRow.delivery_id) == delivery_id)
+        with self._session() as session:
+            return list(session.execute(statement.order_by(col(DeliveryItemRow.item_id))).scalars())
+
 
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
@@ -980,3 +1153,50 @@ def _schedule(row: SourceRow, decision: NextCheck, now: datetime) -> None:
     else:
         row.paused_at = row.paused_at or now
         row.paused_reason = decision.paused_reason
+
+
+class _ItemsTaken(Exception):
+    """Rolls back a delivery whose items another delivery to the same subscriber already holds."""
+
+
+def _delivery_values(new: NewDelivery, item_count: int, now: datetime) -> dict[str, Any]:
+    return {
+        "key": new.key,
+        "subscriber": new.subscriber,
+        "channel": new.channel,
+        "kind": new.kind,
+        "message_id": new.message_id,
+        "payload": new.payload,
+        "recipients": list(new.recipients),
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "item_count": item_count,
+        "period_start": new.period_start,
+        "period_end": new.period_end,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    assert row.id is not None
+    return Delivery(
+        id=row.id,
+        key=row.key,
+        subscriber=row.subscriber,
+        channel=row.channel,
+        kind=row.kind,
+        message_id=row.message_id,
+        payload=row.payload,
+        recipients=tuple(row.recipients),
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        item_count=row.item_count,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        lease_until=row.lease_until,
+        sent_at=row.sent_at,
+        last_error=row.last_error,
+        period_start=row.period_start,
+        period_end=row.period_end,
+    )

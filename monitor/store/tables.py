@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -188,3 +200,59 @@ class StoryBandRow(SQLModel, table=True):
     band_key: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     at_epoch: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     item_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+
+
+# --------------------------------------------------------------- deliveries (outbox)
+
+
+class SubscriptionRow(SQLModel, table=True):
+    """When the outbox first saw a subscriber: older matches are history, not news for it."""
+
+    __tablename__ = "subscriptions"
+
+    name: str = Field(primary_key=True, max_length=64)
+    since: datetime = _time(nullable=False)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One digest or one alert to one subscriber, recorded before it is sent.
+
+    ``key`` is unique: one row per (subscriber, digest period) and per (subscriber, event), so
+    two processes deciding to send the same thing can never both record it.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=Column(Text, unique=True, nullable=False))
+    subscriber: str = Field(max_length=64, index=True)
+    channel: str = Field(max_length=20)
+    kind: str = Field(max_length=20)
+    message_id: str = Field(sa_column=Column(Text, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    item_count: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    period_start: datetime | None = _time()
+    period_end: datetime | None = _time()
+    created_at: datetime = _time(nullable=False, index=True)
+    next_attempt_at: datetime | None = _time()
+    lease_until: datetime | None = _time()
+    sent_at: datetime | None = _time()
+
+
+class DeliveryItemRow(SQLModel, table=True):
+    """Which items a delivery carries; each item goes to each subscriber in one delivery only."""
+
+    __tablename__ = "delivery_items"
+    __table_args__ = (UniqueConstraint("subscriber", "item_id", name="uq_delivery_items_subscriber_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    subscriber: str = Field(max_length=64)
+    item_id: int = Field(sa_column=Column(Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False))
