@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from monitor.cli import main
 from monitor.config import Config
 from monitor.notify.outbox import DeliveryOutcome
@@ -25,6 +27,7 @@ from tests.support.outbox import (
     store,
 )
 from tests.support.smtpserver import SmtpServer
+from tests.support.stories import load_articles, store_one
 
 DAY = timedelta(days=1)
 
@@ -269,3 +272,32 @@ def test_a_server_that_stays_down_is_retried_later_then_given_up(tmp_path: Path,
     assert later.delivery is not None and later.delivery.attempts == 5
     assert "gave up after 5 attempts" in (later.delivery.last_error or "")
     assert len(server.attempts) == 5 and server.messages == []
+
+
+def test_a_story_carried_by_several_outlets_is_one_entry_with_also_reported_by(
+    tmp_path: Path, database_url: str
+) -> None:
+    articles = sorted((a for a in load_articles() if a.story == "s1"), key=lambda a: a.published)
+    relevant = match(snippet="Chief negotiators met in Brussels.")
+    start = articles[0].published - timedelta(hours=1)
+    with SmtpServer(tmp_path) as server:
+        config = config_for(tmp_path, server)
+        with open_outbox(config, database_url) as (outbox, repo):
+            outbox.register(start)
+            for article in articles:
+                store_one(repo, article, relevant)
+            # Later copies of a story are stored as not news; even if they were, a digest shows the story once.
+            with repo.engine.begin() as conn:
+                conn.execute(text("UPDATE matches SET notify = true"))
+            desk = config.subscribers[0]
+            report = outbox.send_due_digest(desk, start, start + DAY)
+            assert report.delivery is not None and report.delivery.item_count == len(articles)
+            assert outbox.send_due_digest(desk, start + DAY, start + 2 * DAY).outcome is DeliveryOutcome.EMPTY
+    [mail] = server.messages
+    text_part = mail.message.get_body(("plain",)).get_content()
+    assert mail.message["Subject"].startswith("Kosovo–Serbia dialogue: 1 new item — ")
+    assert articles[0].title in text_part
+    for later in articles[1:]:
+        assert later.title not in text_part
+    also = next(line for line in text_part.splitlines() if "Also reported by" in line)
+    assert len(also.split(",")) >= 2 and "balkanwire" not in also

@@ -36,7 +36,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -44,7 +44,15 @@ from zoneinfo import ZoneInfo
 
 from monitor.config import DeliveryConfig, EmailSubscriber, WebhookSubscriber, resolve_zone
 from monitor.errors import DeliveryError
-from monitor.notify.digest import Catalog, Digest, DigestRenderer, RenderedDigest, build_digest, build_entries
+from monitor.notify.digest import (
+    Catalog,
+    Digest,
+    DigestEntry,
+    DigestRenderer,
+    RenderedDigest,
+    build_digest,
+    build_entries,
+)
 from monitor.notify.email import PartiallyRefused, build_message, message_id_for
 from monitor.notify.payloads import digest_json, match_event_json, slack_health_footer, slack_message
 from monitor.notify.webhook import signed_headers, webhook_id_for
@@ -239,7 +247,7 @@ class Outbox:
         self, sub: Subscriber, items: Sequence[StoredItem], held_back: int, since: datetime | None, now: datetime
     ) -> Digest:
         zone = self._zone(sub)
-        entries = build_entries(items, self.settings.catalog, zone)
+        entries = self._one_per_story(build_entries(items, self.settings.catalog, zone))
         return build_digest(
             entries,
             self.settings.catalog,
@@ -330,7 +338,8 @@ class Outbox:
         since = self.repo.subscription_since(sub.name, now)
         items, _ = self._selection(sub, since, now)
         catalog = self.settings.catalog
-        for entry in build_entries(items, catalog, self._zone(sub))[::-1]:  # oldest first
+        entries = self._with_stories(build_entries(items, catalog, self._zone(sub)))
+        for entry in entries[::-1]:  # oldest first
             key = f"event:{sub.name}:item:{entry.item_id}"
             webhook_id = webhook_id_for(key)
             if sub.format == "slack":
@@ -346,6 +355,34 @@ class Outbox:
                 )
             new = NewDelivery(key, sub.name, "webhook", "event", webhook_id, body)
             self.repo.create_delivery(new, [entry.item_id], now)
+
+    def _with_stories(self, entries: Sequence[DigestEntry]) -> list[DigestEntry]:
+        """Each entry with the other outlets of its story ("also reported by")."""
+        refs = self.repo.stories_for_items(e.item_id for e in entries)
+        catalog = self.settings.catalog
+        out = []
+        for entry in entries:
+            ref = refs.get(entry.item_id)
+            others = tuple(catalog.source(c.source).title for c in ref.also_reported_by) if ref else ()
+            out.append(replace(entry, also_reported_by=others) if others else entry)
+        return out
+
+    def _one_per_story(self, entries: Sequence[DigestEntry]) -> list[DigestEntry]:
+        """A story appears once in a digest: its lead when the lead is among the entries, else its
+        earliest entry, with every other outlet of the story as "also reported by". The other
+        entries' items are still recorded as delivered with the digest."""
+        refs = self.repo.stories_for_items(e.item_id for e in entries)
+        chosen: dict[int, DigestEntry] = {}
+        for entry in sorted(entries, key=lambda e: (e.first_seen, e.item_id)):
+            ref = refs.get(entry.item_id)
+            if ref is None:
+                continue
+            kept = chosen.get(ref.story_id)
+            if kept is None or entry.item_id == ref.lead_item_id:
+                chosen[ref.story_id] = entry
+        keep = {id(e) for e in chosen.values()}
+        survivors = [e for e in entries if refs.get(e.item_id) is None or id(e) in keep]
+        return self._with_stories(survivors)
 
     def _zone(self, sub: Subscriber) -> ZoneInfo:
         return resolve_zone(sub.schedule.timezone)

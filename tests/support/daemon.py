@@ -19,7 +19,6 @@ from sqlalchemy import text
 from monitor.store import open_engine
 from tests.support.configs import ROOT
 
-
 # The two lines of Python's warning (the message, then the source line that raised it).
 _TRACKER_AFTER_KILL = re.compile(
     r"multiprocessing/resource_tracker\.py:\d+: UserWarning: resource_tracker: There appear"
