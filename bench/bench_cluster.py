@@ -1,6 +1,6 @@
 """Insert + cluster cost per item with 10,000 and with 1,000,000 items already stored.
 
-    python -m bench.bench_cluster [--sizes 10000,1000000] [--measure 2000] [--out bench/results/cluster.md]
+    python -m bench.bench_cluster [--sizes 10000,1000000] [--measure 2000] [--rounds 5] [--out bench/results/cluster.md]
 
 For each size, a fresh SQLite database is filled quickly by bulk inserts (items, their stories and
 their LSH index rows, 20 band keys per item, as if 1,500 items a day had been stored for
@@ -9,8 +9,10 @@ in polls of 20, each item fingerprinted, looked up in the band index within the 
 joined to a story or given a new one, indexed. A third of the new items are copies of earlier new
 ones (new headline, trimmed lead, added paragraph), so the join path is measured too.
 
-The store-size claim holds if the per-item cost at 1M is within 1.5x of the cost at 10k, both
-measured in the same run (the machine is noisy: ratios, not absolute times, are the result).
+The store-size claim holds if the per-item cost at 1M is within 1.5x of the cost at 10k. Both
+stores are measured in the same run, taking turns round by round with the same new items, and the
+result is the median of the per-round ratios (the machine is shared and noisy: ratios, not
+absolute times, are the result). Exit status 1 when the bound is not met.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--measure", type=int, default=2000, help="new items stored per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workdir", default="bench/out/cluster")
     parser.add_argument("--out", default="bench/results/cluster.md")
     args = parser.parse_args(argv)
@@ -185,17 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(9)
     loads: dict[int, float] = {}
-    rounds: dict[int, list[Round]] = {}
+    paths: dict[int, Path] = {}
     for size in sizes:
-        path = workdir / f"store-{size}.db"
+        paths[size] = workdir / f"store-{size}.db"
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        loads[size] = bulk_load(path, size, rng)
+            Path(f"{paths[size]}{suffix}").unlink(missing_ok=True)
+        loads[size] = bulk_load(paths[size], size, rng)
         print(f"{size:>9,} items loaded in {loads[size]:.0f} s", file=sys.stderr)
-        rounds[size] = []
-        measure(path, size, WARM_UP, rng, 0)  # not counted: the first writes after a bulk load are cold
-        for round_no in range(1, args.rounds + 1):
-            result = measure(path, size, args.measure, rng, round_no)
+        measure(paths[size], size, WARM_UP, rng, 0)  # not counted: the first writes after a bulk load are cold
+    # Rounds alternate between the stores (and their order), so that the load of a shared, noisy
+    # machine falls on both alike; each round's ratio compares two measurements taken back to back.
+    rounds: dict[int, list[Round]] = {size: [] for size in sizes}
+    for round_no in range(1, args.rounds + 1):
+        for size in sizes if round_no % 2 else list(reversed(sizes)):
+            result = measure(paths[size], size, args.measure, random.Random(round_no), round_no)
             rounds[size].append(result)
             print(f"{size:>9,} stored: {result.ms_per_item:.2f} ms per item, {result.joined} joined", file=sys.stderr)
     report = render(sizes, loads, rounds, args)
@@ -203,9 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report, encoding="utf-8")
     print(report)
-    baseline = statistics.median(r.ms_per_item for r in rounds[sizes[0]])
-    largest = statistics.median(r.ms_per_item for r in rounds[sizes[-1]])
-    return 0 if largest <= MAX_RATIO * baseline else 1
+    return 0 if median_ratio(rounds, sizes) <= MAX_RATIO else 1
+
+
+def median_ratio(rounds: dict[int, list[Round]], sizes: list[int]) -> float:
+    """The median over rounds of (cost at the largest size) / (cost at the smallest), round by round."""
+    pairs = zip(rounds[sizes[-1]], rounds[sizes[0]], strict=True)
+    return statistics.median(large.ms_per_item / small.ms_per_item for large, small in pairs)
 
 
 def render(sizes: list[int], loads: dict[int, float], rounds: dict[int, list[Round]], args: argparse.Namespace) -> str:
@@ -214,28 +223,31 @@ def render(sizes: list[int], loads: dict[int, float], rounds: dict[int, list[Rou
         "# Insert + cluster cost per item (bench/bench_cluster.py)",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on SQLite, {args.rounds} rounds of {args.measure} new items "
-        f"per store size after a warm-up of {WARM_UP}, stored through `Repository.commit_poll` in polls of {POLL_SIZE} "
-        "(fingerprint, band-index lookup within 48 h, story join or creation, index rows, one transaction per poll). "
-        "A third of the new items are copies of earlier ones and must join their story.",
+        f"per store size after a warm-up of {WARM_UP}, the stores taking turns; stored through "
+        f"`Repository.commit_poll` in polls of {POLL_SIZE} (fingerprint, band-index lookup within 48 h, story join "
+        "or creation, index rows, one transaction per poll). A third of the new items are copies of earlier ones "
+        "and must join their story (the same new items in both stores).",
         "",
-        "| items already stored | band-index rows | bulk load | per item (median) | rounds | copies joined "
-        "| ratio to smallest |",
-        "|---:|---:|---:|---:|---|---:|---:|",
+        "| items already stored | band-index rows | bulk load | per item (median) | fastest round | rounds "
+        "| copies joined |",
+        "|---:|---:|---:|---:|---:|---|---:|",
     ]
     for size in sizes:
         per_item = statistics.median(r.ms_per_item for r in rounds[size])
+        best = min(r.ms_per_item for r in rounds[size])
         each = ", ".join(f"{r.ms_per_item:.2f}" for r in rounds[size])
         joined = sum(r.joined for r in rounds[size])
         lines.append(
-            f"| {size:,} | {size * BANDS_PER_ITEM:,} | {loads[size]:.0f} s | {per_item:.2f} ms | {each} | "
-            f"{joined} | {per_item / baseline:.2f}x |"
+            f"| {size:,} | {size * BANDS_PER_ITEM:,} | {loads[size]:.0f} s | {per_item:.2f} ms | {best:.2f} ms | "
+            f"{each} | {joined} |"
         )
+    ratio = median_ratio(rounds, sizes)
     largest = statistics.median(r.ms_per_item for r in rounds[sizes[-1]])
-    verdict = "within" if largest <= MAX_RATIO * baseline else "NOT within"
+    verdict = "within" if ratio <= MAX_RATIO else "NOT within"
     lines += [
         "",
-        f"Per-item cost at {sizes[-1]:,} stored items is {largest / baseline:.2f}x the cost at {sizes[0]:,}: "
-        f"{verdict} the {MAX_RATIO}x bound.",
+        f"Per-item cost at {sizes[-1]:,} stored items / at {sizes[0]:,}, round by round: median **{ratio:.2f}x** "
+        f"(ratio of the medians {largest / baseline:.2f}x): {verdict} the {MAX_RATIO}x bound.",
         "",
     ]
     return "\n".join(lines)
