@@ -240,6 +240,10 @@ class Repository:
         # Fingerprinting is CPU work: done before the transaction, so the write lock is held less.
         prints = {item.key: fingerprint(item.title, item.text) for item, _ in new_items}
         with self._session() as session:
+            if new_items or updates:
+                # First thing in the transaction, before any row is locked: writers then always
+                # take the story lock before row locks, and cannot deadlock on each other.
+                self._lock_stories(session)
             inserted = self._insert_items(session, new_items, now, matcher_version, prints)
             self._apply_updates(session, updates, now, matcher_version)
             row = self._record_source(session, outcome, len(inserted), now)
@@ -280,8 +284,6 @@ class Repository:
         statement = statement.returning(col(ItemRow.id), col(ItemRow.key))
         rows = session.execute(statement, [_item_values(item, now) for item, _ in new_items]).all()
         ids: dict[str, int] = {key: item_id for item_id, key in rows}
-        if ids:
-            self._lock_stories(session)
         inserted: list[Item] = []
         for item, match in new_items:
             item_id = ids.pop(item.key, None)  # pop: of two items with one key, only the first was inserted
@@ -571,8 +573,9 @@ class Repository:
         """Serialise story assignment between concurrent writers (threads, replicas) until commit.
 
         Two copies of one dispatch stored at the same moment by two transactions would otherwise
-        not see each other and start two stories. SQLite needs nothing: its writers are serial and
-        this transaction already holds the write lock (it has inserted the items).
+        not see each other and start two stories. Taken at the start of ``commit_poll`` when it has
+        items or updates to write. SQLite needs nothing: its writers are serial (the first write
+        of a transaction takes the database's write lock).
         """
         if self.engine.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.STORY_LOCK_KEY})
@@ -682,7 +685,6 @@ class Repository:
             )
             if not getattr(result, "rowcount", 1):  # another writer applied this version already
                 continue
-            self._lock_stories(session)
             story = self._story_of(session, change.item_id, item, now)
             self._refingerprint(session, change.item_id, item, now)
             if change.new_match is not None:
