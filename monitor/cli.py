@@ -391,7 +391,7 @@ def _snippet_marker(matcher: Matcher) -> Callable[[StoredItem], StoredItem]:
 
 def delivery_jobs(outbox: Outbox) -> DeliveryJobs:
     """The outbox plugged into the daemon: each subscriber's digest on its cron, and every
-    ``deliveries_every`` the alerts for new matches and the retries that are due. The outbox is
+    ``delivery.alerts_every_seconds`` the alerts for new matches and the retries that are due. The outbox is
     synchronous (smtplib, the database), so each job runs it in a thread."""
     log = logging.getLogger(f"{LOGGER_NAME}.delivery")
 
@@ -420,7 +420,11 @@ def delivery_jobs(outbox: Outbox) -> DeliveryJobs:
         for s in outbox.enabled
         if isinstance(s, EmailSubscriber) or (isinstance(s, WebhookSubscriber) and s.mode == "digest")
     )
-    return DeliveryJobs(digests=digests, pending=pending if outbox.enabled else None)
+    return DeliveryJobs(
+        digests=digests,
+        pending=pending if outbox.enabled else None,
+        pending_every=timedelta(seconds=outbox.settings.policy.alerts_every_seconds),
+    )
 
 
 def log_report(log: logging.Logger, report: DeliveryReport, elapsed: float) -> None:

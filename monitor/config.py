@@ -354,6 +354,8 @@ class DeliveryConfig(Frozen):
     # A delivery claimed by a process that then died is taken over after this long.
     lease_seconds: int = Field(600, ge=30, le=24 * 3600)
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # How often `monitor run` sends the alerts for new matches and retries what is due.
+    alerts_every_seconds: float = Field(30.0, ge=1, le=3600)
     # Matches older than this are not sent to a subscriber that has not had them yet.
     backlog_days: int = Field(7, ge=1, le=365)
 
