@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -14,9 +15,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor import __version__
@@ -29,13 +31,15 @@ from monitor.config import (
     WebhookSubscriber,
     load_config,
     mask_url,
+    parse_config,
     parse_listen,
     resolve_zone,
 )
 from monitor.decide import PollingPolicy
-from monitor.errors import ConfigError, MonitorError
-from monitor.fetch import FetchLimits
-from monitor.identity import KeyPolicy, canonical_url
+from monitor.discover import Discovery, discover
+from monitor.errors import ConfigError, MonitorError, ParseError
+from monitor.fetch import Fetcher, FetchLimits
+from monitor.identity import KeyPolicy, canonical_url, url_key
 from monitor.log import LOGGER_NAME, LogFormat, log_delivery, setup_logging
 from monitor.match import Matcher
 from monitor.match.evaluate import evaluate, load_labelled, report
@@ -44,14 +48,27 @@ from monitor.notify.digest import Catalog, DigestRenderer, RenderedDigest, Sourc
 from monitor.notify.email import SmtpTransport
 from monitor.notify.outbox import DeliveryOutcome, DeliveryReport, Outbox, OutboxSettings, Subscriber
 from monitor.notify.webhook import HttpWebhookTransport
-from monitor.pipeline import FeedSource, poll_cycle
+from monitor.parse.opml import read_opml, write_opml
+from monitor.parse.selectors import check_selector
+from monitor.pipeline import FeedSource, PreviewItem, SourcePreview, poll_cycle, preview_article, preview_source
 from monitor.report import Progress, delivery_summary, delivery_table, outcome_table, truncate
 from monitor.scheduler import Daemon, DaemonSettings, DeliveryJobs, DigestJob, cron_trigger, latest_fire_time
+from monitor.sourcelist import (
+    LANGUAGES,
+    ORIGINS,
+    SourcesBlockNotFound,
+    import_outlines,
+    insert_entries,
+    slug,
+    to_outline,
+    unique_name,
+    yaml_entries,
+)
 from monitor.store import Repository, open_engine
 from monitor.store.migrate import check_tables
 from monitor.store.migrate import status as schema_status
 from monitor.store.migrate import upgrade as upgrade_schema
-from monitor.types import MatchResult, RematchSummary, SourceState, StoredItem
+from monitor.types import MatchResult, RematchSummary, Selectors, SourceState, StoredItem
 from monitor.updates import UpdateRules
 from monitor.workers import ParsePool
 
@@ -88,10 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     items.add_argument("--matched", action="store_true", help="only items about the dialogue")
     items.add_argument("--limit", type=int, default=50, help="how many (default 50)")
 
-    sources = commands.add_parser("sources", help="list the configured sources and how their last poll went")
+    sources = commands.add_parser(
+        "sources",
+        help="list the configured sources and how their last poll went; resume, discover, import, export, test",
+        description="Without an action: list the configured sources and how their last poll went.",
+    )
     source_actions = sources.add_subparsers(dest="action", metavar="ACTION")
     resume = source_actions.add_parser("resume", help="resume a paused source: it is polled again at once")
     resume.add_argument("name", help="the source's name")
+    _add_sources_actions(source_actions)
 
     stories = commands.add_parser("stories", help="list stories (one entry per development) with their outlets")
     stories.add_argument("--since", help="only stories seen or joined since: an ISO date/time or an age like 24h, 7d")
@@ -130,6 +152,36 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--min-recall", type=float, help="exit 1 if any language is below this recall")
     evaluate.add_argument("--quiet", action="store_true", help="only the table, not the wrong decisions")
     return parser
+
+
+def _add_sources_actions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    discover = commands.add_parser(
+        "discover", help="list the feeds a site offers, as entries ready to paste into config.yaml"
+    )
+    discover.add_argument("url", help="a page of the site, usually its home page")
+    discover.add_argument("--language", choices=LANGUAGES, help="language of the entries (default: the page's)")
+    discover.add_argument("--origin", choices=ORIGINS, help="origin of the entries (default: international, to check)")
+
+    import_ = commands.add_parser("import", help="read sources from an OPML file and print the new ones as entries")
+    import_.add_argument("file", metavar="FILE.opml")
+    import_.add_argument("--language", choices=LANGUAGES, help="for outlines that carry no language")
+    import_.add_argument("--origin", choices=ORIGINS, help="for outlines that carry no origin")
+    import_.add_argument(
+        "--write", action="store_true", help="add the new sources to the configuration file (validated first)"
+    )
+
+    export = commands.add_parser("export", help="write the configured sources as OPML 2.0")
+    export.add_argument("--out", metavar="FILE.opml", help="write to a file instead of standard output")
+    export.add_argument("--enabled-only", action="store_true", help="leave out disabled sources")
+
+    test = commands.add_parser(
+        "test", help="fetch a source once and show what would be extracted and matched; stores nothing"
+    )
+    test.add_argument("target", metavar="NAME|URL", help="a configured source's name, or any URL")
+    test.add_argument("--limit", type=int, default=5, help="how many entries or articles to show (default 5)")
+    test.add_argument("--links", metavar="SELECTOR", help="for a URL: read it as a listing page with this selector")
+    test.add_argument("--full-text", action="store_true", help="for a feed URL: read the linked articles too")
+    test.add_argument("--language", choices=LANGUAGES, help="for a URL: the language to match in")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -203,12 +255,22 @@ def polling_policy(source: SourceConfig, polling: PollingConfig) -> PollingPolic
     )
 
 
+def pipeline_source(source: SourceConfig, polling: PollingConfig | None = None) -> FeedSource:
+    selectors = Selectors(**source.selectors.model_dump()) if source.selectors else None
+    return FeedSource(
+        source.name,
+        source.url,
+        source.language,
+        polling_policy(source, polling) if polling else None,
+        source.kind,
+        source.full_text,
+        selectors,
+    )
+
+
 def feed_sources(config: Config) -> list[FeedSource]:
-    return [
-        FeedSource(s.name, s.url, s.language, polling_policy(s, config.polling))
-        for s in config.enabled_sources
-        if s.kind == "feed"
-    ]
+    """Every enabled source, feeds and listing pages, as the pipeline takes them."""
+    return [pipeline_source(s, config.polling) for s in config.enabled_sources]
 
 
 def fetch_limits(config: Config) -> FetchLimits:
@@ -221,6 +283,8 @@ def fetch_limits(config: Config) -> FetchLimits:
         max_redirects=http.max_redirects,
         concurrency=http.concurrency,
         per_host_concurrency=http.per_host_concurrency,
+        min_host_delay_seconds=http.min_host_delay_seconds,
+        robots_cache_seconds=http.robots_cache_minutes * 60.0,
     )
 
 
@@ -250,6 +314,7 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                 progress.update if progress else None,
                 pool,
                 update_rules(config),
+                max_articles=config.pages.max_articles_per_poll,
             )
         )
     if progress:
@@ -490,6 +555,8 @@ def cmd_items(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 def cmd_sources(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     if args.action == "resume":
         return _resume_source(args.name, args.config, config, out)
+    if args.action is not None:
+        return _SOURCES_ACTIONS[args.action](args, config, out)
     with _repository(config) as repo:
         states = repo.source_states()
     zone = resolve_zone(config.digest.timezone)
@@ -517,7 +584,10 @@ def _source_status(state: SourceState | None, zone: ZoneInfo) -> str:
     elif state is None or state.last_polled_at is None:
         status = "never polled"
     elif state.last_status == "error":
-        status = f"FAILING since {when(state.failing_since)} ({state.consecutive_errors}x): {state.last_error_message}"
+        kind = f" [{state.last_error_kind}]" if state.last_error_kind else ""
+        status = (
+            f"FAILING since {when(state.failing_since)} ({state.consecutive_errors}x){kind}: {state.last_error_message}"
+        )
     else:
         status = f"{state.last_status}, {state.items_total} items"
     if state is not None and state.next_check_at and not state.paused:
@@ -788,4 +858,225 @@ _HANDLERS = {
     "explain": cmd_explain,
     "classify": cmd_classify,
     "eval": cmd_eval,
+}
+
+
+# ---------------------------------------------------------------- monitor sources …
+
+
+def cmd_sources_discover(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    url = _checked_cli_url(args.url)
+
+    async def run() -> Discovery:
+        async with Fetcher(fetch_limits(config)) as fetcher:
+            return await discover(url, fetcher)
+
+    found = asyncio.run(run())
+    taken = {s.name for s in config.sources}
+    known = {url_key(s.url): s.name for s in config.sources}
+    print(f"# feeds offered by {url}", file=out)
+    for candidate in found.candidates:
+        link = candidate.link
+        if candidate.feed is None:
+            print(f"# not a usable feed ({link.how}): {link.url}: {candidate.problem}", file=out)
+            continue
+        feed_url = candidate.final_url or link.url
+        feed = candidate.feed
+        newest = max((e.published for e in feed.entries if e.published), default=None)
+        facts = f"{len(feed.entries)} entries" + (f", newest {newest:%Y-%m-%d}" if newest else "")
+        print(f"# {link.how}: {feed.title or link.title or feed_url} ({facts})", file=out)
+        if url_key(feed_url) in known:
+            print(f"#   already configured as {known[url_key(feed_url)]}", file=out)
+            continue
+        language = args.language or _supported(feed.language) or _supported(found.page_language)
+        title = feed.title or link.title or urlsplit(feed_url).hostname or feed_url
+        name = unique_name(slug(title, feed_url), taken)
+        taken.add(name)
+        entry = {
+            "name": name,
+            "title": title,
+            "kind": "feed",
+            "url": feed_url,
+            "language": language or "en",
+            "origin": args.origin or "international",
+        }
+        checks = [k for k, given in (("language", language), ("origin", args.origin)) if not given]
+        line = yaml_entries([entry]).rstrip("\n")
+        print(line + (f"  # check {' and '.join(checks)}" if checks else ""), file=out)
+    if not found.feeds:
+        print(
+            f"# no feed found. To follow the page itself, add a source with kind: page and selectors.links,\n"
+            f"# and try the selector with: monitor sources test {url} --links 'CSS SELECTOR'",
+            file=out,
+        )
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_sources_import(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MonitorError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        outlines = read_opml(data)
+    except ParseError as exc:
+        raise MonitorError(f"{path}: {exc.message}") from None
+    result = import_outlines(outlines, config.sources, args.language, args.origin)
+    for outline, name in result.duplicates:
+        print(f"# already configured as {name}: {outline.title} ({outline.url})", file=out)
+    for problem in result.problems:
+        print(f"# not imported: {problem}", file=out)
+    if not result.entries:
+        print(f"# {path}: no new sources ({len(outlines)} outlines read)", file=out)
+        return EXIT_FAILURE if result.problems else EXIT_OK
+    if not args.write:
+        print(f"# {len(result.entries)} new sources from {path}; paste under 'sources:' in config.yaml:", file=out)
+        print(yaml_entries(result.entries), end="", file=out)
+        return EXIT_FAILURE if result.problems else EXIT_OK
+    config_path = Path(args.config)
+    text = config_path.read_text(encoding="utf-8")
+    try:
+        updated = insert_entries(text, result.entries)
+    except SourcesBlockNotFound as exc:
+        raise MonitorError(f"{config_path}: {exc}; paste the entries yourself (run without --write)") from None
+    parse_config(updated, str(config_path), os.environ)  # raises ConfigError: then nothing is written
+    temporary = config_path.with_name(config_path.name + ".tmp")
+    temporary.write_text(updated, encoding="utf-8")
+    temporary.replace(config_path)
+    names = ", ".join(e["name"] for e in result.entries)
+    print(f"added {len(result.entries)} sources to {config_path}: {names}", file=out)
+    return EXIT_FAILURE if result.problems else EXIT_OK
+
+
+def cmd_sources_export(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    chosen = config.enabled_sources if args.enabled_only else config.sources
+    document = write_opml("dialogue-monitor sources", [to_outline(s) for s in chosen], datetime.now(UTC))
+    if args.out:
+        Path(args.out).write_text(document, encoding="utf-8")
+        print(f"wrote {len(chosen)} sources to {args.out}", file=out)
+    else:
+        print(document, end="", file=out)
+    return EXIT_OK
+
+
+def cmd_sources_test(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    if args.limit < 1:
+        raise MonitorError("--limit must be at least 1")
+    source = _test_source(args, config)
+    matcher = Matcher.compile(config.profile)
+    zone = resolve_zone(config.digest.timezone)
+
+    async def run() -> SourcePreview | tuple[PreviewItem, Discovery]:
+        async with Fetcher(fetch_limits(config)) as fetcher:
+            try:
+                return await preview_source(source, fetcher, matcher, limit=args.limit)
+            except ParseError:
+                if source.is_page or config.source(source.name) is not None:
+                    raise
+            # An ad-hoc URL that is no feed: show it as an article, and the feeds it offers.
+            article = await preview_article(source.url, fetcher, matcher, language=source.language)
+            return article, await discover(source.url, fetcher, probe_common_paths=False)
+
+    result = asyncio.run(run())
+    if isinstance(result, SourcePreview):
+        print_preview(result, zone, out)
+    else:
+        article, found = result
+        print(f"source   {source.url} is not a feed; read as one article page:", file=out)
+        print_preview_item(1, article, zone, out)
+        for candidate in found.feeds:
+            print(f"feed     it offers {candidate.final_url or candidate.link.url} ({candidate.link.how})", file=out)
+    print("nothing was stored.", file=out)
+    return EXIT_OK
+
+
+def _test_source(args: argparse.Namespace, config: Config) -> FeedSource:
+    configured = config.source(args.target)
+    if configured is None and "://" in args.target:
+        key = url_key(_checked_cli_url(args.target))
+        configured = next((s for s in config.sources if url_key(s.url) == key), None)
+        if configured is not None and args.links:
+            configured = None  # the selector given on the command line is what is being tried
+    if configured is not None:
+        return pipeline_source(configured)
+    if "://" not in args.target:
+        names = ", ".join(s.name for s in config.sources[:8])
+        raise MonitorError(f"no source named {args.target!r} in {args.config} (e.g. {names}); or give a URL")
+    if args.links:
+        try:
+            check_selector(args.links)
+        except ValueError as exc:
+            raise MonitorError(f"--links: {exc}") from None
+    return FeedSource(
+        name="test",
+        url=args.target,
+        language=args.language,
+        kind="page" if args.links else "feed",
+        full_text=bool(args.full_text) and not args.links,
+        selectors=Selectors(links=args.links) if args.links else None,
+    )
+
+
+def print_preview(preview: SourcePreview, zone: tzinfo, out: TextIO) -> None:
+    source = preview.source
+    what = "full_text feed" if source.full_text else source.kind
+    print(f"source   {source.name} ({what}) {preview.final_url}", file=out)
+    if source.is_page and source.selectors:
+        print(
+            f"listing  {preview.title or '(no title)'}: {preview.found} links with selectors.links "
+            f"{source.selectors.links!r}",
+            file=out,
+        )
+    else:
+        print(f"feed     {preview.title or '(no title)'}: {preview.found} entries", file=out)
+    if preview.warning:
+        print(f"warning  {preview.warning}", file=out)
+    for number, item in enumerate(preview.items, 1):
+        print_preview_item(number, item, zone, out)
+    if preview.found > len(preview.items):
+        print(f"… and {preview.found - len(preview.items)} more (--limit)", file=out)
+
+
+def print_preview_item(number: int, preview: PreviewItem, zone: tzinfo, out: TextIO) -> None:
+    item, article, match = preview.item, preview.article, preview.match
+    print(f"{number:>3}. {item.title or '(no title)'}", file=out)
+    rows: list[tuple[str, str]] = [("url", item.url or "(none)")]
+    when = item.published.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if item.published else "(none)"
+    rows.append(("date", when + (f" [{article.date_from}]" if article and article.date_from else "")))
+    rows.append(("language", item.language or "(unknown)"))
+    source_of_text = f" [{article.text_from}]" if article else ""
+    rows.append(("text", f"{len(item.text)} chars{source_of_text}: {truncate(item.text, 160) or '(empty)'}"))
+    if preview.problem:
+        rows.append(("not read", preview.problem))
+    if match.relevant:
+        details = f"yes, score {match.score:g}, rule {match.rule}"
+        details += f", topics {', '.join(match.topics)}" if match.topics else ""
+        details += f", actors {', '.join(match.actors)}" if match.actors else ""
+        rows.append(("match", details))
+        rows.extend(("", f"“{truncate(snippet, 150)}”") for snippet in match.snippets[:2])
+    else:
+        rows.append(("match", f"no (score {match.score:g})"))
+    for label, value in rows:
+        print(f"     {label:<9} {value}", file=out)
+
+
+def _checked_cli_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MonitorError(f"{url!r}: expected an http:// or https:// URL")
+    return url
+
+
+def _supported(language: str | None) -> str | None:
+    primary = (language or "").lower().replace("_", "-").split("-")[0]
+    return primary if primary in LANGUAGES else None
+
+
+_SOURCES_ACTIONS = {
+    "discover": cmd_sources_discover,
+    "import": cmd_sources_import,
+    "export": cmd_sources_export,
+    "test": cmd_sources_test,
 }

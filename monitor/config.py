@@ -21,7 +21,16 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError, Problem
 from monitor.match.profile import MatchProfile
@@ -81,6 +90,10 @@ class HttpConfig(Frozen):
     max_redirects: int = Field(5, ge=0, le=20)
     concurrency: int = Field(8, ge=1, le=256)
     per_host_concurrency: int = Field(2, ge=1, le=64)
+    # Politeness: requests to one host start at least this far apart (a robots.txt Crawl-delay
+    # can make it longer), and robots.txt is re-read after this long (RFC 9309: at most a day).
+    min_host_delay_seconds: float = Field(1.0, ge=0, le=60)
+    robots_cache_minutes: int = Field(60, ge=1, le=24 * 60)
 
     @field_validator("user_agent")
     @classmethod
@@ -91,7 +104,7 @@ class HttpConfig(Frozen):
 
 
 class PageSelectors(Frozen):
-    links: str
+    links: str | None = None
     title: str | None = None
     date: str | None = None
     article_text: str | None = None
@@ -113,13 +126,36 @@ class SourceConfig(Frozen):
     enabled: bool = True
     interval_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
     full_text: bool = False
-    selectors: PageSelectors | None = None
+    selectors: PageSelectors | None = Field(None, validate_default=True)
     note: str | None = None
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("full_text")
+    @classmethod
+    def _full_text_for_feeds(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("kind") == "page":
+            raise ValueError("full_text is for feeds; a page source always fetches its articles, remove the key")
+        return value
+
+    @field_validator("selectors")
+    @classmethod
+    def _selectors_fit_kind(cls, value: PageSelectors | None, info: ValidationInfo) -> PageSelectors | None:
+        kind = info.data.get("kind")
+        if kind == "page" and (value is None or not value.links):
+            raise ValueError(
+                "a page source needs selectors.links, a CSS selector for its article links, "
+                "e.g. selectors: {links: 'article h2 a'}"
+            )
+        if kind == "feed" and value is not None and (value.links or value.title or value.date):
+            raise ValueError(
+                "a feed source takes only selectors.article_text and selectors.article_date (used with "
+                "full_text); links, title and date are for listing pages (kind: page)"
+            )
+        return value
 
 
 class PollingConfig(Frozen):
@@ -202,6 +238,12 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9180 or 0.0.0.0:9180, got {value!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class PagesConfig(Frozen):
+    # New articles fetched per poll of one page source (or full_text feed); the rest of a page
+    # source's new links wait for the next poll, so a first poll of a long archive stays polite.
+    max_articles_per_poll: int = Field(30, ge=1, le=500)
 
 
 class Schedule(Frozen):
@@ -389,6 +431,7 @@ class Config(Frozen):
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
     polling: PollingConfig = PollingConfig()
+    pages: PagesConfig = PagesConfig()
     daemon: DaemonConfig = DaemonConfig()
     retention: RetentionConfig = RetentionConfig()
     web: WebConfig = WebConfig()

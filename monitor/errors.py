@@ -4,6 +4,7 @@
     ├── ConfigError              the configuration is wrong; holds one ``Problem`` per mistake
     ├── FetchError               fetching failed; ``kind`` is one of ``FetchErrorKind``
     ├── ParseError               the body is not a usable feed or page
+    │   └── SelectorError        a listing page's selector found no links (layout changed?)
     ├── StorageError             the database refused or is unreachable
     └── DeliveryError            sending a digest or an alert failed (``permanent`` or worth a retry)
 
@@ -81,6 +82,10 @@ class ParseError(MonitorError):
     kind = "parse"
 
 
+class SelectorError(ParseError):
+    kind = "broken_selector"
+
+
 class StorageError(MonitorError):
     kind = "storage"
 
@@ -98,3 +103,10 @@ class DeliveryError(MonitorError):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+def kind_of(exc: MonitorError) -> str:
+    """The short kind shown in brackets in reports: ``timeout``, ``robots_denied``, ``parse``…"""
+    if isinstance(exc, FetchError):
+        return exc.kind.value
+    return str(getattr(exc, "kind", "error"))

@@ -13,6 +13,13 @@ translated in ``_translate``. Limits hold against hostile servers:
   by the cap;
 - redirects followed by hand, at most ``max_redirects``, to http/https targets only;
 - a global and a per-host concurrency limit.
+
+Politeness (``HostPacer``, ``RobotsCache``): requests to one origin start at least
+``min_host_delay_seconds`` apart (longer when its robots.txt asks for a Crawl-delay), and
+fetches of web pages (``page=True``: listing pages and articles, every redirect hop included)
+obey robots.txt for the configured User-Agent. A disallowed URL is never requested; it raises
+``FetchError`` of kind ``robots_denied``. Feeds are not checked against robots.txt: they are
+published for automated readers, and feed readers do not consult it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import asyncio
 import ssl
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -30,6 +37,7 @@ from typing import Self
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+from protego import Protego
 
 from monitor.errors import FetchError, FetchErrorKind
 from monitor.types import Fetched, NotModified, Validators
@@ -58,10 +66,13 @@ class FetchLimits:
     max_redirects: int = 5
     concurrency: int = 8
     per_host_concurrency: int = 2
+    min_host_delay_seconds: float = 1.0
+    robots_cache_seconds: float = 3600.0
     accept: str = (
         "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, "
         "text/xml;q=0.9, */*;q=0.5"
     )
+    accept_page: str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
 @dataclass(slots=True)
@@ -77,10 +88,98 @@ class _HostGates:
         return gate
 
 
-class Fetcher:
-    """One HTTP client for a poll cycle; use as ``async with Fetcher(limits) as fetcher``."""
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
-    def __init__(self, limits: FetchLimits, transport: httpx.AsyncBaseTransport | None = None) -> None:
+# RFC 9309: crawlers parse at least the first 500 KiB of a robots.txt.
+ROBOTS_MAX_BYTES = 500 * 1024
+# A Crawl-delay above this is honoured as this much: more would stall a poll for hours.
+MAX_CRAWL_DELAY = 60.0
+# An unreachable robots.txt is asked again after at most this long, not after the full expiry.
+ROBOTS_RETRY_SECONDS = 300.0
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port], lower-case: what a robots.txt and a pacing slot belong to."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{host}{port}"
+
+
+class HostPacer:
+    """Spaces the starts of requests to one origin at least ``delay`` seconds apart.
+
+    Slots are reserved before sleeping, so concurrent callers queue up in order without a lock.
+    """
+
+    def __init__(self, clock: Clock, sleep: Sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._next_start: dict[str, float] = {}
+
+    async def wait(self, origin: str, delay: float) -> None:
+        now = self._clock()
+        start = max(now, self._next_start.get(origin, now))
+        self._next_start[origin] = start + delay
+        if start > now:
+            await self._sleep(start - now)
+
+
+@dataclass(frozen=True, slots=True)
+class RobotsRules:
+    """One origin's robots.txt as read at ``fetched_at`` (``rules`` None: there is none, all allowed)."""
+
+    origin: str
+    fetched_at: float
+    rules: Protego | None = None
+    # Set when robots.txt could not be read (server error, network): RFC 9309 says to assume
+    # the whole site is disallowed then, so page fetches fail with this until it is asked again.
+    error: FetchError | None = None
+
+    def allows(self, url: str, user_agent: str) -> bool:
+        return self.rules is None or bool(self.rules.can_fetch(url, user_agent))
+
+    def crawl_delay(self, user_agent: str) -> float | None:
+        delay = self.rules.crawl_delay(user_agent) if self.rules is not None else None
+        return min(float(delay), MAX_CRAWL_DELAY) if delay is not None else None
+
+
+class RobotsCache:
+    """robots.txt per origin, kept ``ttl_seconds``; give one to each ``Fetcher`` to share it across cycles."""
+
+    def __init__(self, ttl_seconds: float = 3600.0, clock: Clock = time.monotonic) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._rules: dict[str, RobotsRules] = {}
+
+    def get(self, origin: str) -> RobotsRules | None:
+        rules = self._rules.get(origin)
+        if rules is None:
+            return None
+        ttl = min(self.ttl_seconds, ROBOTS_RETRY_SECONDS) if rules.error else self.ttl_seconds
+        return rules if self.clock() - rules.fetched_at < ttl else None
+
+    def put(self, rules: RobotsRules) -> None:
+        self._rules[rules.origin] = rules
+
+
+class Fetcher:
+    """One HTTP client for a poll cycle; use as ``async with Fetcher(limits) as fetcher``.
+
+    ``robots`` may be shared between fetchers (a daemon keeps one for its lifetime); ``clock``
+    and ``sleep`` are injected so tests can check pacing without waiting.
+    """
+
+    def __init__(
+        self,
+        limits: FetchLimits,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        robots: RobotsCache | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.limits = limits
         self._client = httpx.AsyncClient(
             headers={"User-Agent": limits.user_agent, "Accept": limits.accept, "Accept-Encoding": ACCEPT_ENCODING},
@@ -93,6 +192,9 @@ class Fetcher:
         )
         self._all = asyncio.Semaphore(limits.concurrency)
         self._hosts = _HostGates(limits.per_host_concurrency)
+        self.robots = robots if robots is not None else RobotsCache(limits.robots_cache_seconds, clock)
+        self._robots_reads: dict[str, asyncio.Lock] = {}
+        self._pacer = HostPacer(clock, sleep)
 
     async def __aenter__(self) -> Self:
         return self
@@ -103,36 +205,53 @@ class Fetcher:
         await self._client.aclose()
 
     async def fetch(
-        self, url: str, validators: Validators | None = None, *, source: str | None = None
+        self, url: str, validators: Validators | None = None, *, source: str | None = None, page: bool = False
     ) -> Fetched | NotModified:
+        """GET ``url``; ``page=True`` for web pages: obey robots.txt and ask for HTML."""
         validators = validators or Validators()
-        started = time.monotonic()
-        async with self._all, self._hosts.for_url(url):
-            try:
-                async with asyncio.timeout(self.limits.timeout_seconds):
-                    return await self._fetch(url, validators, started)
-            except FetchError as exc:
-                exc.source = source
-                exc.url = exc.url or url
-                raise
-            except TimeoutError:
-                raise FetchError(
-                    FetchErrorKind.TIMEOUT,
-                    f"no complete answer within {self.limits.timeout_seconds:g} s from {url}",
-                    source=source,
-                    url=url,
-                ) from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise _translate(exc, url, source) from None
+        try:
+            if page:
+                await self._obey_robots(url)
+            async with self._hosts.for_url(url):
+                await self._pace(url)
+                async with self._all:
+                    return await self._fetch_in_time(url, validators, page=page)
+        except FetchError as exc:
+            exc.source = source
+            exc.url = exc.url or url
+            raise
 
-    async def _fetch(self, url: str, validators: Validators, started: float) -> Fetched | NotModified:
+    async def _fetch_in_time(
+        self, url: str, validators: Validators, *, page: bool = False, accept: str | None = None
+    ) -> Fetched | NotModified:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.limits.timeout_seconds):
+                return await self._fetch(url, validators, started, page=page, accept=accept)
+        except TimeoutError:
+            raise FetchError(
+                FetchErrorKind.TIMEOUT,
+                f"no complete answer within {self.limits.timeout_seconds:g} s from {url}",
+                url=url,
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _translate(exc, url, None) from None
+
+    async def _fetch(
+        self, url: str, validators: Validators, started: float, *, page: bool = False, accept: str | None = None
+    ) -> Fetched | NotModified:
         current = _checked_url(url, url)
+        headers = _conditional_headers(validators)
+        if page or accept:
+            headers["Accept"] = accept or self.limits.accept_page
         for _ in range(self.limits.max_redirects + 1):
-            request = self._client.build_request("GET", current, headers=_conditional_headers(validators))
+            request = self._client.build_request("GET", current, headers=headers)
             response = await self._client.send(request, stream=True)
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     current = _checked_url(urljoin(current, response.headers["location"]), url)
+                    if page:
+                        await self._obey_robots(current)
                     continue
                 return await self._finish(url, current, response, validators, started)
             finally:
@@ -202,6 +321,65 @@ class Fetcher:
                     raise FetchError(FetchErrorKind.TOO_LARGE, f"{url} inflates to more than the cap of {cap:,} bytes")
                 chunks.append(piece)
         return b"".join(chunks)
+
+    # ------------------------------------------------------------ politeness
+
+    async def _pace(self, url: str) -> None:
+        origin = origin_of(url)
+        delay = self.limits.min_host_delay_seconds
+        rules = self.robots.get(origin)
+        crawl_delay = rules.crawl_delay(self.limits.user_agent) if rules is not None else None
+        await self._pacer.wait(origin, max(delay, crawl_delay or 0.0))
+
+    async def _obey_robots(self, url: str) -> None:
+        origin = origin_of(url)
+        rules = await self.robots_rules(origin)
+        if rules.error is not None:
+            raise FetchError(
+                rules.error.kind,
+                f"robots.txt of {origin} could not be read ({rules.error.message}); "
+                "its pages are not fetched until it can be",
+                url=url,
+                status=rules.error.status,
+                retry_after=rules.error.retry_after,
+            )
+        if not rules.allows(url, self.limits.user_agent):
+            raise FetchError(
+                FetchErrorKind.ROBOTS_DENIED,
+                f"disallowed by {origin}/robots.txt for our User-Agent, not fetched: {url}",
+                url=url,
+            )
+
+    async def robots_rules(self, origin: str) -> RobotsRules:
+        """The robots.txt rules of an origin, from the cache or read once (concurrent callers wait)."""
+        cached = self.robots.get(origin)
+        if cached is not None:
+            return cached
+        lock = self._robots_reads.setdefault(origin, asyncio.Lock())
+        async with lock:
+            cached = self.robots.get(origin)
+            if cached is None:
+                cached = await self._read_robots(origin)
+                self.robots.put(cached)
+            return cached
+
+    async def _read_robots(self, origin: str) -> RobotsRules:
+        # Not behind the host and global gates: a page fetch that holds them may need robots.txt
+        # of a redirect target, and one small request per origin and hour cannot crowd anyone.
+        url = origin + "/robots.txt"
+        await self._pacer.wait(origin, self.limits.min_host_delay_seconds)
+        read_at = self.robots.clock()
+        try:
+            response = await self._fetch_in_time(url, Validators(), accept="text/plain, */*;q=0.5")
+        except FetchError as exc:
+            status = exc.status or 0
+            if exc.kind is FetchErrorKind.HTTP_STATUS and 400 <= status < 500:
+                return RobotsRules(origin, read_at)  # no robots.txt (RFC 9309: unavailable → allowed)
+            return RobotsRules(origin, read_at, error=exc)
+        if not isinstance(response, Fetched):
+            return RobotsRules(origin, read_at)
+        text = response.body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
+        return RobotsRules(origin, read_at, rules=Protego.parse(text))
 
 
 class _Inflater:

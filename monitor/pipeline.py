@@ -1,16 +1,29 @@
 """The poll pipeline: the only module that knows the order of the stages.
 
-    due sources ─▶ fetch ─▶ parse ─▶ identify ─▶ triage (new / changed / known) ─▶ match (new and changed)
-        ─▶ plan updates ─▶ store (items, stories, updates, matches, validators: one transaction)
+    due sources ─▶ fetch ─▶ parse ─▶ identify ─▶ triage (new / changed / known) ─▶ [read articles]
+        ─▶ match (new and changed) ─▶ plan updates
+        ─▶ store (items, stories, updates, matches, validators: one transaction)
                                                                                    ├─▶ decide next check
                                                                                    └─▶ notify
     notify: immediate alerts after the cycle (``poll_cycle``); digests on their own schedule
 
+A feed gives entries; a listing page (``kind: page``) gives article links, and for the links
+not seen before the article pages are read (fetch + extract) so each becomes an entry like a
+feed's. A feed with ``full_text`` reads the linked article of each new (or changed) entry the
+same way and matches on the article's text. What is new is decided before any article is
+fetched, so a known, unchanged item is never fetched again; within a cycle each article URL is
+fetched at most once (``ArticleReader``), and concurrency is bounded by the fetch limits
+(global, per host, pacing).
+
 Each source is polled on its own; whatever goes wrong with one becomes a ``SourceOutcome``
-with an error kind and message, and never stops the others. Parse and identify, the CPU-bound
-part, run in the parse pool's worker processes (``monitor/workers.py``) when one is given.
-Which sources are due is the scheduler's business (``monitor.scheduler``); when a source is due
-again is ``monitor.decide``'s, recorded in the same transaction as the poll. Alerts go out once
+with an error kind and message, and never stops the others. An article that cannot be read is
+a warning of its source, not an error: see ``_read_listing`` for what happens to it.
+
+Parsing (feeds, and article extraction) is the CPU-bound part: it runs in the parse pool's
+worker processes (``monitor/workers.py``) when one is given, and storing runs in a thread, so
+the event loop keeps fetching for the other sources. Which sources are due is the scheduler's
+business (``monitor.scheduler``); when a source is due again is ``monitor.decide``'s, recorded in
+the same transaction as the poll. Alerts go out once
 the whole cycle is stored, read back from the store through the outbox, so an alert never
 announces an item that was not committed.
 """
@@ -26,38 +39,66 @@ from datetime import UTC, datetime
 
 from monitor import decide
 from monitor.decide import PollingPolicy
-from monitor.errors import FetchError, MonitorError, ParseError, StorageError
-from monitor.fetch import Fetcher, FetchLimits
+from monitor.errors import (
+    FetchError,
+    FetchErrorKind,
+    MonitorError,
+    ParseError,
+    SelectorError,
+    StorageError,
+    kind_of,
+)
+from monitor.fetch import Fetcher, FetchLimits, RobotsCache
+from monitor.identity import identify, url_key
 from monitor.match import Matcher
 from monitor.notify.outbox import DeliveryReport
+from monitor.parse.article import extract_article
+from monitor.parse.feed import parse_feed
+from monitor.parse.page import parse_listing
 from monitor.store import Repository
 from monitor.types import (
+    Article,
+    FeedEntry,
     Fetched,
     Item,
     ItemUpdate,
+    KnownItem,
+    ListingLink,
     MatchResult,
     NextCheck,
     OutcomeStatus,
+    Selectors,
     SourceHistory,
     SourceOutcome,
+    SourceState,
     Validators,
 )
 from monitor.updates import UpdateRules, plan_updates
-from monitor.workers import IdentifiedFeed, ParsePool, parse_and_identify
+from monitor.workers import ParsePool, parse_and_identify
+
+DEFAULT_MAX_ARTICLES = 30
 
 
 @dataclass(frozen=True, slots=True)
 class FeedSource:
-    """What the pipeline needs to know of a configured source."""
+    """What the pipeline needs to know of a configured source: a feed, or a listing page."""
 
     name: str
     url: str
     language: str | None = None
     # When given, the next check is decided and recorded with the poll.
     policy: PollingPolicy | None = None
+    kind: str = "feed"  # feed | page
+    full_text: bool = False
+    selectors: Selectors | None = None
+
+    @property
+    def is_page(self) -> bool:
+        return self.kind == "page"
 
 
 ProgressCallback = Callable[[SourceOutcome], None]
+ArticleResult = Article | MonitorError
 Clock = Callable[[], datetime]
 
 
@@ -74,6 +115,43 @@ class PollContext:
     draw: Callable[[], float] = field(default=random.random)
     # What a changed article does (revision cap, re-alert): the ``updates:`` section of config.yaml.
     update_rules: UpdateRules = field(default_factory=UpdateRules)
+
+
+class ArticleReader:
+    """Fetches and extracts article pages for one poll cycle.
+
+    Each article is fetched at most once per cycle, keyed by its canonical URL, however many
+    sources link to it; results are values (an ``Article`` or the error), never exceptions.
+    """
+
+    def __init__(
+        self, fetcher: Fetcher, parse_pool: ParsePool | None = None, *, max_per_source: int = DEFAULT_MAX_ARTICLES
+    ) -> None:
+        self.fetcher = fetcher
+        self.parse_pool = parse_pool or ParsePool(0)
+        self.max_per_source = max_per_source
+        self._results: dict[str, asyncio.Task[ArticleResult]] = {}
+
+    async def read_all(self, urls: Sequence[str], selectors: Selectors | None, source: str) -> list[ArticleResult]:
+        return list(await asyncio.gather(*(self.read(url, selectors, source) for url in urls)))
+
+    async def read(self, url: str, selectors: Selectors | None, source: str) -> ArticleResult:
+        key = url_key(url)
+        task = self._results.get(key)
+        if task is None:
+            task = self._results[key] = asyncio.ensure_future(self._read(url, selectors, source))
+        return await task
+
+    async def _read(self, url: str, selectors: Selectors | None, source: str) -> ArticleResult:
+        try:
+            response = await self.fetcher.fetch(url, source=source, page=True)
+            if not isinstance(response, Fetched):  # no validators were sent: a broken server
+                return ParseError(f"{url} answered 304 Not Modified to an unconditional request")
+            return await self.parse_pool.run(
+                extract_article, response.body, response.final_url, selectors, response.headers
+            )
+        except MonitorError as exc:
+            return exc
 
 
 # Sends the alerts for what the cycle stored (``Outbox.deliver_immediate_alerts``).
@@ -95,9 +173,13 @@ async def poll_cycle(
     progress: ProgressCallback | None = None,
     parse_pool: ParsePool | None = None,
     update_rules: UpdateRules | None = None,
+    *,
+    max_articles: int = DEFAULT_MAX_ARTICLES,
 ) -> CycleReport:
     """One poll cycle: poll every source, then send the immediate alerts for the new matches."""
-    outcomes = await poll_once(sources, repo, matcher, limits, progress, parse_pool, update_rules)
+    outcomes = await poll_once(
+        sources, repo, matcher, limits, progress, parse_pool, update_rules, max_articles=max_articles
+    )
     if send_alerts is None:
         return CycleReport(outcomes)
     # The outbox is synchronous (smtplib, database): keep the event loop free while it works.
@@ -113,13 +195,21 @@ async def poll_once(
     progress: ProgressCallback | None = None,
     parse_pool: ParsePool | None = None,
     update_rules: UpdateRules | None = None,
+    *,
+    max_articles: int = DEFAULT_MAX_ARTICLES,
+    robots: RobotsCache | None = None,
 ) -> list[SourceOutcome]:
-    """Poll every source once, concurrently within the fetch limits; outcomes in source order."""
+    """Poll every source once, concurrently within the fetch limits; outcomes in source order.
+
+    Pass a ``robots`` cache to keep robots.txt rules across cycles (a daemon); without one
+    each cycle reads them afresh.
+    """
     context = PollContext(update_rules=update_rules or UpdateRules())
-    async with Fetcher(limits) as fetcher:
+    async with Fetcher(limits, robots=robots) as fetcher:
+        articles = ArticleReader(fetcher, parse_pool, max_per_source=max_articles)
 
         async def one(source: FeedSource) -> SourceOutcome:
-            outcome = await poll_source(source, fetcher, repo, matcher, parse_pool, context)
+            outcome = await poll_source(source, fetcher, repo, matcher, parse_pool, context, articles)
             if progress is not None:
                 progress(outcome)
             return outcome
@@ -134,12 +224,15 @@ async def poll_source(
     matcher: Matcher,
     parse_pool: ParsePool | None = None,
     context: PollContext | None = None,
+    articles: ArticleReader | None = None,
 ) -> SourceOutcome:
+    """Poll one source; ``articles`` shares article fetches between the sources of one cycle."""
     context = context or PollContext()
     started = time.monotonic()
+    articles = articles or ArticleReader(fetcher, parse_pool)
     try:
         state = repo.source_state(source.name)
-        response = await fetcher.fetch(source.url, state.validators, source=source.name)
+        response = await fetcher.fetch(source.url, state.validators, source=source.name, page=source.is_page)
         if not isinstance(response, Fetched):
             outcome = SourceOutcome(
                 source.name,
@@ -148,22 +241,12 @@ async def poll_source(
                 validators=response.validators,
                 max_age=decide.max_age(response.headers),
             )
-            return _commit(source, outcome, [], repo, matcher, context)
-        # Parsing and storing are CPU and disk work: done on the event loop, a 5,000-entry feed
-        # would hold up every other source's fetch long enough to blow its deadline. Parsing
-        # runs in the pool's processes (or a thread without one), storing in a thread.
-        pool = parse_pool or ParsePool(0)
-        feed = await pool.run(
-            parse_and_identify,
-            source.name,
-            source.language,
-            state.key_policy,
-            response.body,
-            response.headers,
-            response.final_url,
-            pool.fast_parser,
-        )
-        return await asyncio.to_thread(_store_identified, source, feed, response, repo, matcher, started, context)
+            return await asyncio.to_thread(_commit, source, outcome, [], repo, matcher, context)
+        if source.is_page:
+            harvest = await _read_listing(source, response, state, repo, articles)
+        else:
+            harvest = await _read_feed(source, response, state, repo, articles)
+        return await asyncio.to_thread(_store, source, harvest, response, repo, matcher, started, context)
     except MonitorError as exc:
         outcome = _error_outcome(source.name, exc, time.monotonic() - started)
         try:
@@ -172,36 +255,207 @@ async def poll_source(
             return _error_outcome(source.name, storage_exc, time.monotonic() - started)
 
 
-def _store_identified(
+@dataclass(frozen=True, slots=True)
+class _Harvest:
+    """What one fetched feed or listing page yields before matching: its new items, ready to store."""
+
+    entries: int
+    new: list[Item]
+    validators: Validators
+    warning: str | None = None
+    # Feeds: stored items whose text changed (a listing cannot tell: it has no article text).
+    changed: tuple[KnownItem, ...] = ()
+    key_policy: str | None = None  # feeds: how their items were keyed (see identity.KeyPolicy)
+    guid_problem_share: float | None = None
+    ttl_minutes: int | None = None  # feeds: their <ttl>, which monitor.decide honours
+
+
+async def _read_feed(
+    source: FeedSource, response: Fetched, state: SourceState, repo: Repository, articles: ArticleReader
+) -> _Harvest:
+    feed = await articles.parse_pool.run(
+        parse_and_identify,
+        source.name,
+        source.language,
+        state.key_policy,
+        response.body,
+        response.headers,
+        response.final_url,
+        articles.parse_pool.fast_parser,
+    )
+    triage = await asyncio.to_thread(repo.triage, feed.items)
+    new, changed = list(triage.new), triage.changed
+    notes = [feed.warning] if feed.warning else []
+    if source.full_text and (new or changed):
+        # A changed entry is a corrected story: its article is read again, like a new one's.
+        enriched, note = await _with_full_text(source, [*new, *(k.item for k in changed)], articles)
+        new = enriched[: len(new)]
+        changed = tuple(replace(k, item=item) for k, item in zip(changed, enriched[len(new) :], strict=True))
+        notes += [note] if note else []
+    return _Harvest(
+        feed.entries,
+        new,
+        response.validators,
+        "; ".join(notes) or None,
+        changed,
+        feed.key_policy,
+        feed.guid_problem_share,
+        feed.ttl_minutes,
+    )
+
+
+async def _with_full_text(source: FeedSource, items: list[Item], articles: ArticleReader) -> tuple[list[Item], str]:
+    """Feed items with the text of their linked article where it says more than the summary.
+
+    The content hash stays that of the feed entry: it identifies what the feed published, so a
+    later look at the same entry compares equal. An article that cannot be read leaves the item
+    with its summary (the feed may drop the entry before a retry could help).
+    """
+    linked = [item for item in items if item.url][: articles.max_per_source]
+    results = await articles.read_all([item.url for item in linked if item.url], source.selectors, source.name)
+    read = {item.key: result for item, result in zip(linked, results, strict=True)}
+    enriched = []
+    for item in items:
+        result = read.get(item.key)
+        if isinstance(result, Article) and len(result.text) > len(item.text):
+            item = replace(item, text=result.text, published=item.published or result.published)
+        enriched.append(item)
+    problems = [r for r in results if isinstance(r, MonitorError)]
+    notes = [_problems_note(problems, len(linked), "kept their feed summary")] if problems else []
+    if len(items) > len(linked) and any(i.url for i in items[len(linked) :]):
+        notes.append(f"{len(items) - len(linked)} items kept their feed summary (pages.max_articles_per_poll)")
+    return enriched, "; ".join(notes)
+
+
+async def _read_listing(
+    source: FeedSource, response: Fetched, state: SourceState, repo: Repository, articles: ArticleReader
+) -> _Harvest:
+    """The new articles of a listing page, each read from its own page.
+
+    An article that cannot be read for good (robots.txt disallows it, HTTP 404, not HTML) is
+    stored with what the listing says (title, date, link) and reported, so it is never asked
+    again; one that failed for a passing reason (timeout, network, HTTP 5xx, 429) is left for
+    the next poll, and so are new links over ``max_articles_per_poll``. While any are left the
+    listing's validators are not kept, so the next poll reads the listing in full again.
+    """
+    assert source.selectors is not None
+    listing = await articles.parse_pool.run(
+        parse_listing, response.body, response.final_url, source.selectors, response.headers
+    )
+    if not listing.links:
+        raise SelectorError(_no_links_message(source, state))
+    candidates = [_listing_item(source, link) for link in listing.links]
+    links: dict[str, ListingLink] = {}
+    for candidate, link in zip(candidates, listing.links, strict=True):
+        links.setdefault(candidate.key, link)
+    # Only new links are read: a listing says nothing about whether a known article changed.
+    new = await asyncio.to_thread(repo.unknown, candidates)
+    batch, later = new[: articles.max_per_source], new[articles.max_per_source :]
+    results = await articles.read_all([links[item.key].url for item in batch], source.selectors, source.name)
+    items: list[Item] = []
+    problems: list[MonitorError] = []
+    retried = 0
+    for item, result in zip(batch, results, strict=True):
+        if isinstance(result, Article):
+            items.append(identify(source.name, _article_entry(links[item.key], result), source.language))
+            continue
+        problems.append(result)
+        if _worth_retrying(result):
+            retried += 1
+        else:
+            items.append(item)
+    notes = []
+    if problems:
+        kept = len(problems) - retried
+        fates = [f"{kept} stored with the listing's title only"] if kept else []
+        fates += [f"{retried} retried next poll"] if retried else []
+        notes.append(_problems_note(problems, len(batch), ", ".join(fates)))
+    if later:
+        notes.append(f"{len(later)} more new articles left for the next poll (pages.max_articles_per_poll)")
+    validators = response.validators if not later and not retried else Validators()
+    return _Harvest(len(listing.links), items, validators, "; ".join(notes) or None)
+
+
+def _listing_item(source: FeedSource, link: ListingLink) -> Item:
+    entry = FeedEntry(guid=None, link=link.url, title=link.title, text="", published=link.published, language=None)
+    return identify(source.name, entry, source.language)
+
+
+def _article_entry(link: ListingLink, article: Article) -> FeedEntry:
+    # The listing's link, not the article's final URL, makes the key: the next poll of the
+    # listing must recognise the item without fetching the article again.
+    return FeedEntry(
+        guid=None,
+        link=link.url,
+        title=article.title or link.title,
+        text=article.text,
+        published=article.published or link.published,
+        language=article.language,
+        author=article.author,
+    )
+
+
+def _worth_retrying(error: MonitorError) -> bool:
+    if not isinstance(error, FetchError):
+        return False
+    if error.kind is FetchErrorKind.HTTP_STATUS:
+        return (error.status or 0) >= 500
+    return error.kind in (
+        FetchErrorKind.TIMEOUT,
+        FetchErrorKind.NETWORK,
+        FetchErrorKind.TLS,
+        FetchErrorKind.RATE_LIMITED,
+    )
+
+
+def _problems_note(problems: Sequence[MonitorError], tried: int, outcome: str) -> str:
+    """'2 of 5 articles not read (1 stored with the listing's title only): [robots_denied] …; [timeout] …'."""
+    shown = "; ".join(f"[{kind_of(p)}] {p.message}" for p in problems[:3])
+    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return f"{len(problems)} of {tried} articles not read ({outcome}): {shown}{more}"
+
+
+def _no_links_message(source: FeedSource, state: SourceState) -> str:
+    selector = source.selectors.links if source.selectors else None
+    if state.items_total:
+        history = f"where earlier polls found some ({state.items_total} items stored)"
+    else:
+        history = "and no poll has found any yet"
+    return (
+        f"no article links found on the page, {history}: selectors.links {selector!r} matches nothing. "
+        f"The layout has probably changed (or the site sent another page, such as a bot check): "
+        f"fix the selector and try it with 'monitor sources test {source.name}'"
+    )
+
+
+def _store(
     source: FeedSource,
-    feed: IdentifiedFeed,
+    harvest: _Harvest,
     response: Fetched,
     repo: Repository,
     matcher: Matcher,
     started: float,
     context: PollContext,
 ) -> SourceOutcome:
-    triage = repo.triage(feed.items)
-    new = triage.new
-    matched = match_items(matcher, new)
+    matched = match_items(matcher, harvest.new)
     relevant = sum(1 for _, m in matched if m.relevant)
-    rematched = [(k, matcher.match(k.item.title, k.item.text, k.item.language)) for k in triage.changed]
+    rematched = [(k, matcher.match(k.item.title, k.item.text, k.item.language)) for k in harvest.changed]
     plan = plan_updates(rematched, context.update_rules)
     outcome = SourceOutcome(
         source.name,
         OutcomeStatus.OK,
-        entries=feed.entries,
-        new_items=len(new),
+        entries=harvest.entries,
+        new_items=len(harvest.new),
         new_matches=relevant,
         updated_items=len(plan.updates),
         capped_updates=plan.capped,
-        warning=feed.warning,
+        warning=harvest.warning,
         elapsed=time.monotonic() - started,
-        validators=response.validators,
-        key_policy=feed.key_policy,
-        guid_problem_share=feed.guid_problem_share,
+        validators=harvest.validators,
+        key_policy=harvest.key_policy,
+        guid_problem_share=harvest.guid_problem_share,
         max_age=decide.max_age(response.headers),
-        ttl_minutes=feed.ttl_minutes,
+        ttl_minutes=harvest.ttl_minutes,
     )
     return _commit(source, outcome, matched, repo, matcher, context, plan.updates)
 
@@ -242,23 +496,104 @@ def _commit(
     return replace(outcome, next_check=decided[-1] if decided else None)
 
 
+# ---------------------------------------------------------------- preview (monitor sources test)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewItem:
+    item: Item
+    match: MatchResult
+    article: Article | None = None
+    problem: str | None = None  # why the article page could not be read
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePreview:
+    """What one poll of a source would extract and match; nothing of it is stored."""
+
+    source: FeedSource
+    final_url: str
+    title: str | None
+    found: int  # feed entries, or links on the listing page
+    items: tuple[PreviewItem, ...]
+    warning: str | None = None
+
+
+async def preview_source(source: FeedSource, fetcher: Fetcher, matcher: Matcher, *, limit: int = 5) -> SourcePreview:
+    """Fetch once (unconditionally) and run the stages up to matching for the first ``limit`` items.
+
+    Raises the ``MonitorError`` a poll would record (fetch, parse, broken selector).
+    """
+    response = await fetcher.fetch(source.url, source=source.name, page=source.is_page)
+    if not isinstance(response, Fetched):
+        raise ParseError(f"{source.url} answered 304 Not Modified to an unconditional request")
+    articles = ArticleReader(fetcher, max_per_source=limit)
+    if source.is_page:
+        assert source.selectors is not None
+        listing = parse_listing(response.body, response.final_url, source.selectors, response.headers)
+        if not listing.links:
+            raise SelectorError(_no_links_message(source, SourceState(source.name)))
+        links = listing.links[:limit]
+        results = await articles.read_all([link.url for link in links], source.selectors, source.name)
+        previews = [_preview_link(source, matcher, link, result) for link, result in zip(links, results, strict=True)]
+        return SourcePreview(source, response.final_url, listing.title, len(listing.links), tuple(previews))
+    parsed = parse_feed(response.body, response.headers, response.final_url)
+    items = [identify(source.name, entry, source.language) for entry in parsed.entries[:limit]]
+    read: dict[str, ArticleResult] = {}
+    if source.full_text:
+        linked = [item for item in items if item.url]
+        results = await articles.read_all([item.url for item in linked if item.url], source.selectors, source.name)
+        read = {item.key: result for item, result in zip(linked, results, strict=True)}
+    previews = [_preview_feed_item(matcher, item, read.get(item.key)) for item in items]
+    return SourcePreview(source, response.final_url, parsed.title, len(parsed.entries), tuple(previews), parsed.warning)
+
+
+async def preview_article(
+    url: str, fetcher: Fetcher, matcher: Matcher, *, language: str | None = None, selectors: Selectors | None = None
+) -> PreviewItem:
+    """Read one article page as a page source would, and match it; nothing is stored."""
+    result = await ArticleReader(fetcher).read(url, selectors, "test")
+    if isinstance(result, MonitorError):
+        raise result
+    link = ListingLink(url=url, title="")
+    item = identify("test", _article_entry(link, result), language)
+    return PreviewItem(item, matcher.match(item.title, item.text, item.language), result)
+
+
+def _preview_link(source: FeedSource, matcher: Matcher, link: ListingLink, result: ArticleResult) -> PreviewItem:
+    if isinstance(result, Article):
+        item = identify(source.name, _article_entry(link, result), source.language)
+        return PreviewItem(item, matcher.match(item.title, item.text, item.language), result)
+    item = _listing_item(source, link)
+    problem = f"[{kind_of(result)}] {result.message}"
+    return PreviewItem(item, matcher.match(item.title, item.text, item.language), None, problem)
+
+
+def _preview_feed_item(matcher: Matcher, item: Item, result: ArticleResult | None) -> PreviewItem:
+    article = result if isinstance(result, Article) else None
+    if article is not None and len(article.text) > len(item.text):
+        item = replace(item, text=article.text, published=item.published or article.published)
+    problem = f"[{kind_of(result)}] {result.message}" if isinstance(result, MonitorError) else None
+    return PreviewItem(item, matcher.match(item.title, item.text, item.language), article, problem)
+
+
 def match_items(matcher: Matcher, items: Sequence[Item]) -> list[tuple[Item, MatchResult]]:
     return [(item, matcher.match(item.title, item.text, item.language)) for item in items]
 
 
 def _error_outcome(source: str, exc: MonitorError, elapsed: float) -> SourceOutcome:
     if isinstance(exc, FetchError):
-        kind, stage = exc.kind.value, "fetch"
+        stage = "fetch"
     elif isinstance(exc, ParseError):
-        kind, stage = "parse", "parse"
+        stage = "parse"
     elif isinstance(exc, StorageError):
-        kind, stage = "storage", "store"
+        stage = "store"
     else:
-        kind, stage = "error", "poll"
+        stage = "poll"
     return SourceOutcome(
         source,
         OutcomeStatus.ERROR,
-        error_kind=kind,
+        error_kind=kind_of(exc),
         error_message=f"{stage}: {exc.message}",
         elapsed=elapsed,
         validators=Validators(),

@@ -4,6 +4,8 @@ Named by what they are at each step of the line:
 ``Fetched``/``NotModified`` (fetch) → ``FeedEntry`` (parse) → ``Item`` (identify)
 → ``MatchResult`` (match) → ``SourceOutcome`` (one poll of one source, for reports)
 → ``NextCheck`` (decide: when the source is checked again).
+Listing pages give ``ListingLink``s and article pages an ``Article`` (parse), which the
+pipeline turns into ``FeedEntry``s so pages and feeds share the rest of the line.
 """
 
 from __future__ import annotations
@@ -61,6 +63,56 @@ class ParsedFeed:
     # feedparser's "bozo" reason when the document was ill-formed but still gave entries.
     warning: str | None = None
     ttl_minutes: int | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Selectors:
+    """CSS selectors for a page source: links (and their title/date) on the listing, text/date on articles."""
+
+    links: str | None = None
+    title: str | None = None
+    date: str | None = None
+    article_text: str | None = None
+    article_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListingLink:
+    """One article link found on a listing page, with what the listing says about it."""
+
+    url: str
+    title: str
+    published: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    title: str | None
+    links: tuple[ListingLink, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """What was extracted from one article page; ``*_from`` say how, for ``monitor sources test``."""
+
+    url: str
+    title: str
+    text: str
+    published: datetime | None
+    language: str | None
+    author: str | None = None
+    text_from: str = "extractor"  # extractor | selector | none
+    date_from: str | None = None  # selector | metadata | extractor | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """A feed found on a web page by ``monitor sources discover``."""
+
+    url: str
+    title: str | None
+    how: str  # advertised (<link rel="alternate">) | linked (<a href>) | common path
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,9 @@ def write_config(tmp_path: Path, sources: list[dict[str, Any]], **sections: Any)
     raw = default_raw()
     raw["sources"] = sources
     raw["database"] = {"url": f"sqlite:///{tmp_path / 'monitor.db'}"}
-    raw["http"] = {**raw["http"], "timeout_seconds": 3, "connect_timeout_seconds": 2}
+    # Every test source lives on 127.0.0.1: without pacing off, each request would wait its turn
+    # of http.min_host_delay_seconds. Pacing has its own tests with an injected clock.
+    raw["http"] = {**raw["http"], "timeout_seconds": 3, "connect_timeout_seconds": 2, "min_host_delay_seconds": 0}
     raw["subscribers"] = []
     raw.update(sections)
     path = tmp_path / "config.yaml"
