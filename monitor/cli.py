@@ -888,7 +888,7 @@ def cmd_sources_discover(args: argparse.Namespace, config: Config, out: TextIO) 
         if url_key(feed_url) in known:
             print(f"#   already configured as {known[url_key(feed_url)]}", file=out)
             continue
-        language = args.language or _supported(feed.language) or _supported(found.page_language)
+        language = args.language or _supported(candidate.language) or _supported(found.page_language)
         title = feed.title or link.title or urlsplit(feed_url).hostname or feed_url
         name = unique_name(slug(title, feed_url), taken)
         taken.add(name)

@@ -8,6 +8,7 @@ are then each fetched and parsed, and only what parses as a feed is offered.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 
 from monitor.errors import MonitorError, ParseError, kind_of
@@ -25,6 +26,7 @@ class Candidate:
     feed: ParsedFeed | None = None
     final_url: str | None = None
     problem: str | None = None  # why it is not a usable feed
+    language: str | None = None  # as the feed declares it
 
     @property
     def ok(self) -> bool:
@@ -49,7 +51,8 @@ async def discover(url: str, fetcher: Fetcher, *, probe_common_paths: bool = Tru
         raise ParseError(f"{url} answered 304 Not Modified to an unconditional request")
     try:  # the URL may be a feed already
         feed = parse_feed(page.body, page.headers, page.final_url)
-        return Discovery(url, None, (Candidate(FeedLink(page.final_url, feed.title, "given"), feed, page.final_url),))
+        given = FeedLink(page.final_url, feed.title, "given")
+        return Discovery(url, None, (Candidate(given, feed, page.final_url, language=feed_language(page.body)),))
     except ParseError:
         pass
     links = advertised_feeds(page.body, page.final_url, page.headers)
@@ -70,7 +73,8 @@ async def _check(link: FeedLink, fetcher: Fetcher) -> Candidate:
         response = await fetcher.fetch(link.url)
         if not isinstance(response, Fetched):
             return Candidate(link, problem="answered 304 Not Modified to an unconditional request")
-        return Candidate(link, parse_feed(response.body, response.headers, response.final_url), response.final_url)
+        feed = parse_feed(response.body, response.headers, response.final_url)
+        return Candidate(link, feed, response.final_url, language=feed_language(response.body))
     except MonitorError as exc:
         return Candidate(link, problem=f"[{kind_of(exc)}] {exc.message}")
 
@@ -85,3 +89,17 @@ def _without_copies(candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
             seen.add(key)
             kept.append(candidate)
     return tuple(kept)
+
+
+_DECLARED_LANGUAGE = re.compile(
+    rb"<(?:dc:)?language>\s*([A-Za-z]{2,3})|<(?:rss|channel|feed)\b[^>]*\bxml:lang=[\"']([A-Za-z]{2,3})"
+)
+
+
+def feed_language(body: bytes) -> str | None:
+    """The language a feed declares near its top (RSS ``<language>``/``<dc:language>``, Atom
+    ``xml:lang``), as a primary subtag; only a suggestion for the entry ``discover`` prints."""
+    found = _DECLARED_LANGUAGE.search(body[:20_000])
+    if not found:
+        return None
+    return (found.group(1) or found.group(2)).decode("ascii").lower()

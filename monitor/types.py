@@ -63,7 +63,6 @@ class ParsedFeed:
     # feedparser's "bozo" reason when the document was ill-formed but still gave entries.
     warning: str | None = None
     ttl_minutes: int | None = None
-    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,6 @@ def parse_feed(body: bytes, headers: Mapping[str, str], base_url: str, *, fast: 
         entries=tuple(entries),
         warning=clean_line("; ".join(notes), 500) or None,
         ttl_minutes=_int_or_none(parsed.feed.get("ttl")),
-        language=clean_line(parsed.feed.get("language") or "", 20) or None,
     )
 
 
