@@ -279,3 +279,25 @@ def test_two_sources_linking_the_same_article_fetch_it_once(server: LocalServer,
     run(config, "poll", "--once")
     assert fetched(server, SR_BUDGET) == 1
     assert len(stored(config)) == 2
+
+
+def test_a_corrected_full_text_entry_is_read_again_and_keeps_the_article_text(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    serve_site(server)
+    config = write_config(tmp_path, [feed_source("sever", server.url(SR_FEED), "sr", full_text=True)])
+    run(config, "poll", "--once")
+    feed = fixture_text("sr_feed_summaries.xml").replace("http://HOST", server.url(""))
+    corrected = feed.replace("koji sada ide u skupštinu.", "koji sada ide u skupštinu na usvajanje.")
+    server.add(SR_FEED, corrected, last_modified=1_800_000_000.0)
+    body = fixture_text("sr_article_budget.html").replace("dvadeset članova", "trideset članova")
+    server.add(SR_BUDGET, body, content_type=HTML)
+    _, out = run(config, "poll", "--once")
+    assert "1 updated" in out
+    assert fetched(server, SR_BUDGET) == 2  # the corrected entry's article is read again
+    assert fetched(server, SR_SPORT) == 1  # the unchanged one's is not
+    text = stored(config)[SR_BUDGET]["text"]
+    assert "amandmane na više od trideset članova" in text  # the article's new text, not the summary
+
+    run(config, "poll", "--once")  # the feed answers 304 now; nothing is read again
+    assert fetched(server, SR_BUDGET) == 2
