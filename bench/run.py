@@ -124,8 +124,9 @@ class Bench:
         concurrency = int(raw["http"].get("concurrency", 8))
         self.results.monitor_concurrency = concurrency
         # Every farm feed lives on 127.0.0.1; real feeds live on as many hosts as there are
-        # outlets, so the per-host limit is lifted to the global one here.
-        raw["http"] = {**raw["http"], "per_host_concurrency": concurrency}
+        # outlets, so the per-host limit is lifted to the global one here, and the per-host
+        # pacing (http.min_host_delay_seconds) is turned off.
+        raw["http"] = {**raw["http"], "per_host_concurrency": concurrency, "min_host_delay_seconds": 0}
         raw["database"] = {"url": f"sqlite:///{database}"}
         raw["subscribers"] = []
         raw["sources"] = [

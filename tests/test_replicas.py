@@ -49,6 +49,7 @@ def test_two_replicas_poll_each_due_source_once_and_survive_the_death_of_one(
             "timeout_seconds": 5,
             "concurrency": 8,
             "per_host_concurrency": 8,  # all 200 "outlets" are one host here
+            "min_host_delay_seconds": 0,  # …so pacing per host would space them a second apart
         },
         web={"enabled": False},
     )
