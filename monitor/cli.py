@@ -255,22 +255,23 @@ def polling_policy(source: SourceConfig, polling: PollingConfig) -> PollingPolic
     )
 
 
-def pipeline_source(source: SourceConfig, polling: PollingConfig | None = None) -> FeedSource:
+def pipeline_source(source: SourceConfig, config: Config, *, with_policy: bool = True) -> FeedSource:
     selectors = Selectors(**source.selectors.model_dump()) if source.selectors else None
     return FeedSource(
         source.name,
         source.url,
         source.language,
-        polling_policy(source, polling) if polling else None,
+        polling_policy(source, config.polling) if with_policy else None,
         source.kind,
         source.full_text,
         selectors,
+        config.pages.max_articles_per_poll,
     )
 
 
 def feed_sources(config: Config) -> list[FeedSource]:
     """Every enabled source, feeds and listing pages, as the pipeline takes them."""
-    return [pipeline_source(s, config.polling) for s in config.enabled_sources]
+    return [pipeline_source(s, config) for s in config.enabled_sources]
 
 
 def fetch_limits(config: Config) -> FetchLimits:
@@ -314,7 +315,6 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                 progress.update if progress else None,
                 pool,
                 update_rules(config),
-                max_articles=config.pages.max_articles_per_poll,
             )
         )
     if progress:
@@ -1000,7 +1000,7 @@ def _test_source(args: argparse.Namespace, config: Config) -> FeedSource:
         if configured is not None and args.links:
             configured = None  # the selector given on the command line is what is being tried
     if configured is not None:
-        return pipeline_source(configured)
+        return pipeline_source(configured, config, with_policy=False)
     if "://" not in args.target:
         names = ", ".join(s.name for s in config.sources[:8])
         raise MonitorError(f"no source named {args.target!r} in {args.config} (e.g. {names}); or give a URL")

@@ -91,6 +91,8 @@ class FeedSource:
     kind: str = "feed"  # feed | page
     full_text: bool = False
     selectors: Selectors | None = None
+    # New articles read per poll (pages.max_articles_per_poll); the rest wait for the next poll.
+    max_articles: int = DEFAULT_MAX_ARTICLES
 
     @property
     def is_page(self) -> bool:
@@ -124,12 +126,9 @@ class ArticleReader:
     sources link to it; results are values (an ``Article`` or the error), never exceptions.
     """
 
-    def __init__(
-        self, fetcher: Fetcher, parse_pool: ParsePool | None = None, *, max_per_source: int = DEFAULT_MAX_ARTICLES
-    ) -> None:
+    def __init__(self, fetcher: Fetcher, parse_pool: ParsePool | None = None) -> None:
         self.fetcher = fetcher
         self.parse_pool = parse_pool or ParsePool(0)
-        self.max_per_source = max_per_source
         self._results: dict[str, asyncio.Task[ArticleResult]] = {}
 
     async def read_all(self, urls: Sequence[str], selectors: Selectors | None, source: str) -> list[ArticleResult]:
@@ -173,13 +172,9 @@ async def poll_cycle(
     progress: ProgressCallback | None = None,
     parse_pool: ParsePool | None = None,
     update_rules: UpdateRules | None = None,
-    *,
-    max_articles: int = DEFAULT_MAX_ARTICLES,
 ) -> CycleReport:
     """One poll cycle: poll every source, then send the immediate alerts for the new matches."""
-    outcomes = await poll_once(
-        sources, repo, matcher, limits, progress, parse_pool, update_rules, max_articles=max_articles
-    )
+    outcomes = await poll_once(sources, repo, matcher, limits, progress, parse_pool, update_rules)
     if send_alerts is None:
         return CycleReport(outcomes)
     # The outbox is synchronous (smtplib, database): keep the event loop free while it works.
@@ -196,7 +191,6 @@ async def poll_once(
     parse_pool: ParsePool | None = None,
     update_rules: UpdateRules | None = None,
     *,
-    max_articles: int = DEFAULT_MAX_ARTICLES,
     robots: RobotsCache | None = None,
 ) -> list[SourceOutcome]:
     """Poll every source once, concurrently within the fetch limits; outcomes in source order.
@@ -206,7 +200,7 @@ async def poll_once(
     """
     context = PollContext(update_rules=update_rules or UpdateRules())
     async with Fetcher(limits, robots=robots) as fetcher:
-        articles = ArticleReader(fetcher, parse_pool, max_per_source=max_articles)
+        articles = ArticleReader(fetcher, parse_pool)
 
         async def one(source: FeedSource) -> SourceOutcome:
             outcome = await poll_source(source, fetcher, repo, matcher, parse_pool, context, articles)
@@ -311,7 +305,7 @@ async def _with_full_text(source: FeedSource, items: list[Item], articles: Artic
     later look at the same entry compares equal. An article that cannot be read leaves the item
     with its summary (the feed may drop the entry before a retry could help).
     """
-    linked = [item for item in items if item.url][: articles.max_per_source]
+    linked = [item for item in items if item.url][: source.max_articles]
     results = await articles.read_all([item.url for item in linked if item.url], source.selectors, source.name)
     read = {item.key: result for item, result in zip(linked, results, strict=True)}
     enriched = []
@@ -350,7 +344,7 @@ async def _read_listing(
         links.setdefault(candidate.key, link)
     # Only new links are read: a listing says nothing about whether a known article changed.
     new = await asyncio.to_thread(repo.unknown, candidates)
-    batch, later = new[: articles.max_per_source], new[articles.max_per_source :]
+    batch, later = new[: source.max_articles], new[source.max_articles :]
     results = await articles.read_all([links[item.key].url for item in batch], source.selectors, source.name)
     items: list[Item] = []
     problems: list[MonitorError] = []
@@ -527,7 +521,7 @@ async def preview_source(source: FeedSource, fetcher: Fetcher, matcher: Matcher,
     response = await fetcher.fetch(source.url, source=source.name, page=source.is_page)
     if not isinstance(response, Fetched):
         raise ParseError(f"{source.url} answered 304 Not Modified to an unconditional request")
-    articles = ArticleReader(fetcher, max_per_source=limit)
+    articles = ArticleReader(fetcher)
     if source.is_page:
         assert source.selectors is not None
         listing = parse_listing(response.body, response.final_url, source.selectors, response.headers)
