@@ -179,6 +179,9 @@ def test_a_selector_that_stops_finding_links_is_an_error_visible_in_sources(
         db.close()
     assert "earlier polls found some (4 items stored)" in message  # it says the selector used to work
     assert "monitor sources test lajme" in message
+    _, digest = run(config, "digest", "--preview")
+    footer = next(line for line in digest.splitlines() if "Lajme: failing since" in line)
+    assert "no article links found" in footer  # the digest's source-health footer says it too
 
 
 def test_an_article_that_failed_for_a_passing_reason_is_read_on_the_next_poll(
