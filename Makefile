@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit browser bench bench-cluster clean migration
+.PHONY: run test lint typecheck unit browser bench bench-cluster bench-daemon clean migration
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ bench: $(BENCH_STAMP)
 # A few minutes on 2 cores; needs about 3 GB of disk under bench/out/ (deleted by nothing: rm it after).
 bench-cluster: $(STAMP)
 	$(BIN)/python -m bench.bench_cluster
+
+## bench-daemon: the daemon's polls/s against poll --once, RSS over many cycles, 1 vs 2 replicas -> bench/results/daemon.md
+# About 3 minutes; the replica runs need PostgreSQL (MONITOR_TEST_DATABASE_URL or --postgres URL).
+bench-daemon: $(BENCH_STAMP)
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
+		{ echo "installing nginx (Debian package) for the bench"; apt-get update -qq && apt-get install -y -qq nginx; }
+	$(BIN)/python -m bench.bench_daemon
 
 ## migration: after changing monitor/store/tables.py, write the next Alembic revision (make migration m="add x")
 SCRATCH_DB := sqlite:///$(CURDIR)/.venv/migration-scratch.db
