@@ -70,6 +70,7 @@ from monitor.store.migrate import status as schema_status
 from monitor.store.migrate import upgrade as upgrade_schema
 from monitor.types import MatchResult, RematchSummary, Selectors, SourceState, StoredItem
 from monitor.updates import UpdateRules
+from monitor.web import Metrics
 from monitor.workers import ParsePool
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -454,15 +455,21 @@ def _snippet_marker(matcher: Matcher) -> Callable[[StoredItem], StoredItem]:
     return annotate
 
 
-def delivery_jobs(outbox: Outbox) -> DeliveryJobs:
+def delivery_jobs(outbox: Outbox, metrics: Metrics | None = None) -> DeliveryJobs:
     """The outbox plugged into the daemon: each subscriber's digest on its cron, and every
-    ``delivery.alerts_every_seconds`` the alerts for new matches and the retries that are due. The outbox is
-    synchronous (smtplib, the database), so each job runs it in a thread."""
+    ``delivery.alerts_every_seconds`` (and right after each poll that stored new matches) the
+    alerts for new matches and the retries that are due. The outbox is synchronous (smtplib, the
+    database), so each job runs it in a thread."""
     log = logging.getLogger(f"{LOGGER_NAME}.delivery")
 
     def logged(reports: Sequence[DeliveryReport], started: float) -> None:
         for one in reports:
-            log_report(log, one, time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            log_report(log, one, elapsed)
+            if metrics is not None and one.delivery is not None and one.outcome is not DeliveryOutcome.TAKEN:
+                metrics.observe_delivery(
+                    one.subscriber, f"{one.delivery.channel}_{one.delivery.kind}", one.outcome.value, elapsed
+                )
 
     def digest_job(sub: Subscriber) -> DigestJob:
         trigger = cron_trigger(sub.schedule.cron, sub.schedule.timezone)
@@ -642,14 +649,16 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             matcher = Matcher.compile(config.profile)
             # Subscribers seen for the first time start now: history is not news for them.
             outbox.register()
+            metrics = Metrics()
             daemon = Daemon(
                 feed_sources(config),
                 repo,
                 matcher,
                 fetch_limits(config),
                 settings,
+                metrics=metrics,
                 parse_pool=pool,
-                deliveries=delivery_jobs(outbox),
+                deliveries=delivery_jobs(outbox, metrics),
             )
             asyncio.run(daemon.run())
     except OSError as exc:

@@ -122,6 +122,8 @@ class Daemon:
         self.web: WebServer | None = None
         self._busy: set[asyncio.Task[object]] = set()
         self._polls = 0
+        self._pending_running = False
+        self._pending_again = False
         self._fetcher: Fetcher | None = None
         self._scheduler: AsyncIOScheduler | None = None
 
@@ -321,6 +323,9 @@ class Daemon:
         self._polls += 1
         self.metrics.observe_poll(outcome)
         log_poll(log, outcome)
+        if outcome.new_matches and self.deliveries.pending is not None and not self.stopping.is_set():
+            # Alerts for new matches go out now, not at the next run of the deliveries job.
+            asyncio.get_running_loop().create_task(self.send_pending(), name="send:alerts")
 
     def _poll_done(self, task: asyncio.Task[object]) -> None:
         self._busy.discard(task)
@@ -403,13 +408,25 @@ class Daemon:
                 )
 
     async def send_pending(self) -> None:
+        """Alerts and due retries; one run at a time, and one more if asked while running."""
         if self.deliveries.pending is None or self.stopping.is_set():
             return
-        with self._tracked():
-            try:
-                await self.deliveries.pending()
-            except MonitorError as exc:
-                event(log, logging.ERROR, "delivery", f"sending pending deliveries failed: {exc}", error=str(exc))
+        if self._pending_running:
+            self._pending_again = True
+            return
+        self._pending_running = True
+        try:
+            with self._tracked():
+                again = True
+                while again and not self.stopping.is_set():
+                    self._pending_again = False
+                    try:
+                        await self.deliveries.pending()
+                    except MonitorError as exc:
+                        event(log, logging.ERROR, "delivery", f"sending pending deliveries failed: {exc}")
+                    again = self._pending_again
+        finally:
+            self._pending_running = False
 
     # ------------------------------------------------------------------ health
 

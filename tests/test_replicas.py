@@ -8,6 +8,8 @@ from pathlib import Path
 from tests.support.configs import feed_source, write_config
 from tests.support.daemon import DaemonProcess, poll_rows, query, wait_until
 from tests.support.httpserver import LocalServer
+from tests.support.outbox import SECRET, webhook_subscriber
+from tests.support.webhookreceiver import WebhookReceiver
 
 SOURCES = 200
 INTERVAL = 3.0  # seconds
@@ -31,7 +33,28 @@ def feed(n: int) -> str:
 def test_two_replicas_poll_each_due_source_once_and_survive_the_death_of_one(
     server: LocalServer, tmp_path: Path, postgres_url: str
 ) -> None:
+    with WebhookReceiver(SECRET) as receiver:
+        replicas_share_the_work(server, tmp_path, postgres_url, receiver)
+    # each digest period was sent once, by one replica; every alert once
+    hooks = receiver.received
+    assert hooks and all(h.verified and 200 <= h.status < 300 for h in hooks)
+    ids = [h.webhook_id for h in hooks]
+    assert len(ids) == len(set(ids)), "a delivery was sent twice"
+    periods = [h.json["data"]["period"]["end"] for h in hooks if h.json["type"] == "digest.created"]
+    assert len(periods) >= 3 and len(periods) == len(set(periods)), periods
+    alerts = [h.json["data"] for h in hooks if h.json["type"] == "match.created"]
+    assert len(alerts) <= 1  # at most the agency story, once
+
+
+def replicas_share_the_work(server: LocalServer, tmp_path: Path, postgres_url: str, receiver: WebhookReceiver) -> None:
     sources = [feed_source(f"s{n:03d}", server.add(f"/f/{n}.xml", feed(n))) for n in range(SOURCES)]
+    subscribers = [
+        webhook_subscriber(receiver.url, name="alerts", mode="immediate"),
+        # a digest every 3 seconds, sent even when empty, so that every period shows
+        webhook_subscriber(
+            receiver.url, name="digests", mode="digest", when_empty="note", schedule={"cron": "*/3 * * * * *"}
+        ),
+    ]
     config = write_config(
         tmp_path,
         sources,
@@ -52,6 +75,7 @@ def test_two_replicas_poll_each_due_source_once_and_survive_the_death_of_one(
             "min_host_delay_seconds": 0,  # …so pacing per host would space them a second apart
         },
         web={"enabled": False},
+        subscribers=subscribers,
     )
     first = DaemonProcess(config, tmp_path / "first.log")
     second = DaemonProcess(config, tmp_path / "second.log")
