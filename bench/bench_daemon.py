@@ -1,6 +1,6 @@
 """The daemon's own cost: scheduling overhead against a one-off poll, memory over many cycles, replicas.
 
-    python -m bench.bench_daemon [--feeds 300] [--items 20] [--window 15] [--postgres URL] [--repeat 2]
+    python -m bench.bench_daemon [--feeds 200] [--items 10] [--window 15] [--postgres URL] [--repeat 2]
                                  [--out bench/results/daemon.md]
 
 A farm of feeds (bench/farm.py) is served by nginx on 127.0.0.1 and polled until every feed
@@ -21,6 +21,7 @@ The machine is small and noisy: the ratios within one run are the result, not th
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -40,6 +41,7 @@ from sqlalchemy import text
 
 from bench.farm import FarmSpec, build_farm
 from bench.nginx import Nginx
+from monitor.cli import main as cli_main
 from monitor.store import open_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,9 +89,14 @@ def monitor(*args: str) -> list[str]:
 
 
 def poll_once(config: Path) -> float:
+    """One ``monitor poll --once`` in this process (so no interpreter start is counted)."""
+    out = io.StringIO()
     started = time.perf_counter()
-    subprocess.run(monitor("--config", str(config), "poll", "--once"), check=True, capture_output=True, cwd=ROOT)
-    return time.perf_counter() - started
+    code = cli_main(["--config", str(config), "poll", "--once"], out=out)
+    elapsed = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"monitor poll --once failed ({code}):\n{out.getvalue()[-3000:]}")
+    return elapsed
 
 
 def rss(pid: int) -> int | None:
@@ -176,8 +183,8 @@ def drop_schema(base: str, schema: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--feeds", type=int, default=300)
-    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--window", type=float, default=15.0, help="seconds measured per daemon run")
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds before the window starts")
     parser.add_argument("--postgres", default=os.environ.get("MONITOR_TEST_DATABASE_URL"))
@@ -196,14 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             urls = [(str(f["name"]), nginx.url("/" + str(f["path"])), str(f["language"])) for f in farm.feeds]
             config = write_config(work / "sqlite.yaml", urls, f"sqlite:///{work / 'monitor.db'}")
             cold = poll_once(config)
-            # The process start (imports, configuration, schema check) is not part of a cycle:
-            # measured with no source at all and taken off.
-            empty = write_config(work / "empty.yaml", [], f"sqlite:///{work / 'monitor.db'}")
-            startup = min(poll_once(empty) for _ in range(3))
-            idle = min(poll_once(config) for _ in range(3)) - startup
-            results.append(Throughput("monitor poll --once, idle (best of 3, start-up taken off)", args.feeds, idle))
+            idle = min(poll_once(config) for _ in range(3))
+            results.append(Throughput("monitor poll --once, idle (in-process, best of 3)", args.feeds, idle))
             notes.append(f"cold `poll --once` (empty database, {args.feeds} x {args.items} items): {cold:.1f} s")
-            notes.append(f"process start-up of `monitor poll --once` with no source: {startup:.2f} s")
             results.append(run_daemons(config, 1, args.warmup, args.window, args.feeds, work))
             if args.postgres:
                 # Alternated and repeated: the machine's load changes by the minute; the best of each counts.
