@@ -236,6 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+READING = (
+    "Reading: the ratio of `monitor run` to `poll --once` is the per-poll cost of scheduling (leasing,\n"
+    "deciding and recording the next check, the log line, the metrics) in the steady state. Replicas on\n"
+    "this one machine share its two cores with nginx and PostgreSQL: they add availability (a replica\n"
+    "may die), not throughput; throughput grows with machines. The RSS columns show whether memory\n"
+    "grows from cycle to cycle."
+)
+
+
 def render(args: argparse.Namespace, results: list[Throughput], notes: list[str]) -> str:
     baseline = results[0].rate
     lines = [
@@ -256,7 +265,7 @@ def render(args: argparse.Namespace, results: list[Throughput], notes: list[str]
         )
         cycles = f"{result.cycles:.1f}" if result.cycles else ""
         lines.append(f"| {result.label} | {result.rate:.0f} | {result.rate / baseline:.2f} | {memory} | {cycles} |")
-    lines += ["", *[f"- {note}" for note in notes], ""]
+    lines += ["", *[f"- {note}" for note in notes], "", READING, ""]
     return "\n".join(lines)
 
 
