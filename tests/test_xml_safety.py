@@ -2,8 +2,9 @@
 
 feedparser reads a feed with expat (through xml.sax) and, when that fails, with its loose
 sgmllib-based parser; both paths are exercised here (the attacks below are ill-formed once
-defused, so most end in the loose parser). Each attack also runs once through the whole
-pipeline, served by the local HTTP server.
+defused, so most end in the loose parser). The other parsers of the code base, lxml's XML
+parser (the fast path for plain feeds) and its HTML parser (markup to text), get the raw
+attacks too. Each attack also runs once through the whole pipeline, served by the local server.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.parse.fast import read_plain_feed
 from monitor.parse.feed import parse_feed
+from monitor.parse.normalize import html_to_text
 from monitor.parse.prepare import MAX_ENTITY_VALUE_BYTES, defuse_doctype
 from monitor.types import ParsedFeed
 from tests.support.configs import feed_source, write_config
@@ -159,3 +162,48 @@ def test_bombs_and_xxe_through_the_whole_pipeline(server: LocalServer, tmp_path:
     assert SECRET.encode() not in database
     assert b"lollollol" not in database
     assert "Second item survives" in stored_titles(config)
+
+
+# ---------------------------------------------------------------- the other XML/HTML parsers: lxml
+
+
+def padded(document: bytes) -> bytes:
+    """The DOCTYPE pushed past the first 2 KB, where a quick look for it would not see it."""
+    return document.replace(b"?>", b"?><!--" + b" " * 4096 + b"-->", 1)
+
+
+@pytest.mark.parametrize("name", [*bombs(), *xxe_attacks(Path("/x"))])
+def test_the_lxml_fast_path_never_expands_or_reads_raw_attacks(name: str, tmp_path: Path) -> None:
+    """``fast.read_plain_feed`` only ever sees defused documents; on the raw attacks it is safe too."""
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(SECRET, encoding="utf-8")
+    body = {**bombs(), **xxe_attacks(secret_file)}[name]
+    for document in (body, padded(body)):
+        tracemalloc.start()
+        try:
+            plain = read_plain_feed(document, "https://bomb.example/feed")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        everything = repr(plain)
+        assert SECRET not in everything
+        assert "lollollol" not in everything and "AAAAAAAAAA" not in everything
+        assert peak < 20 * 2**20
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<!DOCTYPE html [<!ENTITY x SYSTEM "{url}">]><p>a &x; b</p>',
+        "<!DOCTYPE html [" + lol_entities() + "]><p>&lol9;</p>",
+        '<p><iframe src="{url}"></iframe><object data="{url}"></object><img src="{url}">text</p>',
+        '<svg><use href="{url}#x"/></svg><p>text</p>',
+    ],
+    ids=["entity", "laughs", "embeds", "svg"],
+)
+def test_html_to_text_never_expands_or_reads(markup: str, tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(SECRET, encoding="utf-8")
+    text = html_to_text(markup.replace("{url}", secret_file.as_uri()))
+    assert SECRET not in text
+    assert "lollollol" not in text
