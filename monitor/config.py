@@ -557,7 +557,12 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
     return config
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (the wheels are): ten times faster than the pure
+# Python one, which took 0.4 s to read the default file at every command.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """yaml.safe_load, except that a key given twice in one mapping is an error, not "last wins"
     (two ``http:`` sections would otherwise silently drop the first)."""
 
@@ -572,7 +577,8 @@ class _StrictLoader(yaml.SafeLoader):
                     None, None, f"duplicate key {key!r} (first given on line {first_line[key]})", key_node.start_mark
                 )
             first_line[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 # Far more values than any real configuration has; YAML aliases can make a short file expand to
