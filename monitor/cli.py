@@ -211,7 +211,8 @@ def _repository(config: Config) -> Repository:
         min_overlap=stories.min_overlap,
         min_jaccard=stories.min_jaccard,
     )
-    return Repository(open_engine(config.database.url), rules)
+    engine = open_engine(config.database.url, busy_timeout_seconds=config.database.busy_timeout_seconds)
+    return Repository(engine, rules)
 
 
 def update_rules(config: Config) -> UpdateRules:

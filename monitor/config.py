@@ -71,6 +71,9 @@ HttpUrlStr = Annotated[str, Field(min_length=8)]
 
 class DatabaseConfig(Frozen):
     url: str = "sqlite:///data/monitor.db"
+    # SQLite only: how long a write waits for another writer (a CLI command, a second process)
+    # before the poll records a storage error; the next poll stores what this one could not.
+    busy_timeout_seconds: float = Field(10.0, gt=0, le=600)
 
     @field_validator("url")
     @classmethod

@@ -87,7 +87,14 @@ class SelectorError(ParseError):
 
 
 class StorageError(MonitorError):
+    """The database refused or is unreachable; ``transient`` when trying again soon may work
+    (a PostgreSQL server restarting, a dropped connection)."""
+
     kind = "storage"
+
+    def __init__(self, message: str, *, source: str | None = None, transient: bool = False) -> None:
+        super().__init__(message, source=source)
+        self.transient = transient
 
 
 class DeliveryError(MonitorError):

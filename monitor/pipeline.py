@@ -225,7 +225,9 @@ async def poll_source(
     started = time.monotonic()
     articles = articles or ArticleReader(fetcher, parse_pool)
     try:
-        state = repo.source_state(source.name)
+        # Every database call runs in a thread: one that waits (a lock, a retry while PostgreSQL
+        # restarts) must not hold up the fetches of the other sources on the event loop.
+        state = await asyncio.to_thread(repo.source_state, source.name)
         response = await fetcher.fetch(source.url, state.validators, source=source.name, page=source.is_page)
         if not isinstance(response, Fetched):
             outcome = SourceOutcome(
@@ -244,7 +246,7 @@ async def poll_source(
     except MonitorError as exc:
         outcome = _error_outcome(source.name, exc, time.monotonic() - started)
         try:
-            return _commit(source, outcome, [], repo, matcher, context)
+            return await asyncio.to_thread(_commit, source, outcome, [], repo, matcher, context)
         except StorageError as storage_exc:
             return _error_outcome(source.name, storage_exc, time.monotonic() - started)
 

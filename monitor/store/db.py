@@ -18,11 +18,17 @@ from monitor.store.migrate import check_tables, upgrade
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def open_engine(url: str, *, migrate: bool = True) -> Engine:
-    """An engine for ``url``; with ``migrate`` the schema is first brought to the newest revision."""
+def open_engine(
+    url: str, *, migrate: bool = True, busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000
+) -> Engine:
+    """An engine for ``url``; with ``migrate`` the schema is first brought to the newest revision.
+
+    ``busy_timeout_seconds`` (SQLite): how long a statement waits for another connection's lock
+    before failing with "database is locked".
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = _sqlite_engine(url, parsed.database)
+        engine = _sqlite_engine(url, parsed.database, int(busy_timeout_seconds * 1000))
     else:
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
@@ -37,16 +43,16 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engine:
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

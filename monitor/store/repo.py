@@ -14,15 +14,16 @@ writers, so one UPDATE is enough there), which expires if that replica dies.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, and_, bindparam, delete, exists, func, insert, nulls_first, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col
 
 from monitor.cluster import (
@@ -75,6 +76,10 @@ from monitor.types import (
 # Decides the next check from what the store knows once the poll is recorded (monitor.decide).
 Planner = Callable[[SourceHistory], NextCheck]
 WEEK = timedelta(days=7)
+# Pauses before trying a poll's transaction again when PostgreSQL was briefly unavailable (a
+# restart takes a few seconds). SQLite needs none: its busy timeout already waited.
+RETRY_DELAYS = (0.5, 1.5, 4.0)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +91,17 @@ class Pruned:
 
 
 class Repository:
-    def __init__(self, engine: Engine, cluster_rules: ClusterRules | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cluster_rules: ClusterRules | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.engine = engine
         self.cluster_rules = cluster_rules or ClusterRules()
+        self._retry_delays = tuple(retry_delays)
+        self._sleep = sleep
 
     def close(self) -> None:
         self.engine.dispose()
@@ -106,11 +119,34 @@ class Repository:
                 yield session
                 session.commit()
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+            raise StorageError(
+                f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", transient=self._transient(exc)
+            ) from exc
+
+    def _transient(self, exc: SQLAlchemyError) -> bool:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        # On PostgreSQL these are the server going away or not accepting connections yet; on
+        # SQLite an OperationalError is "locked" after the busy timeout, or worse: not retried.
+        return self.engine.dialect.name == "postgresql" and isinstance(exc, OperationalError | InterfaceError)
+
+    def _retrying(self, work: Callable[[], T]) -> T:
+        """``work`` (one whole transaction), tried again after a pause while the failure is transient."""
+        for delay in (*self._retry_delays, None):
+            try:
+                return work()
+            except StorageError as exc:
+                if not exc.transient or delay is None:
+                    raise
+            self._sleep(delay)
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ sources
 
     def source_state(self, name: str) -> SourceState:
+        return self._retrying(lambda: self._source_state(name))
+
+    def _source_state(self, name: str) -> SourceState:
         with self._session() as session:
             row = session.get(SourceRow, name)
             return _state(row) if row else SourceState(name)
@@ -137,6 +173,9 @@ class Repository:
             unique.setdefault(item.key, item)
         if not unique:
             return Triage(new=())
+        return self._retrying(lambda: self._triage(unique))
+
+    def _triage(self, unique: dict[str, Item]) -> Triage:
         with self._session() as session:
             stored = self._stored_by_key(session, list(unique))
             rest = [i for k, i in unique.items() if k not in stored]
@@ -235,26 +274,31 @@ class Repository:
         With ``plan``, the source's next check is decided from its history (after this poll) and
         recorded too; the lease ``lease_owner`` held on the source is released.
         Returns the items actually inserted (a concurrent writer may have stored some first).
+        While PostgreSQL is briefly unavailable the whole transaction is tried again.
         """
-        now = now or datetime.now(UTC)
+        when = now or datetime.now(UTC)
         # Fingerprinting is CPU work: done before the transaction, so the write lock is held less.
         prints = {item.key: fingerprint(item.title, item.text) for item, _ in new_items}
-        with self._session() as session:
-            if new_items or updates:
-                # First thing in the transaction, before any row is locked: writers then always
-                # take the story lock before row locks, and cannot deadlock on each other.
-                self._lock_stories(session)
-            inserted = self._insert_items(session, new_items, now, matcher_version, prints)
-            self._apply_updates(session, updates, now, matcher_version)
-            row = self._record_source(session, outcome, len(inserted), now)
-            # A poll that outlived its lease (the process stalled) finds the source taken over by
-            # another replica: its items and record stand, the schedule is the new holder's.
-            taken_over = lease_owner is not None and row.lease_owner not in (None, lease_owner)
-            if plan is not None and not taken_over:
-                _schedule(row, plan(self._history(session, row, now)), now)
-            if lease_owner is not None and row.lease_owner == lease_owner:
-                row.lease_owner = row.lease_expires_at = None
-        return inserted
+
+        def transaction() -> list[Item]:
+            with self._session() as session:
+                if new_items or updates:
+                    # First thing in the transaction, before any row is locked: writers then always
+                    # take the story lock before row locks, and cannot deadlock on each other.
+                    self._lock_stories(session)
+                inserted = self._insert_items(session, new_items, when, matcher_version, prints)
+                self._apply_updates(session, updates, when, matcher_version)
+                row = self._record_source(session, outcome, len(inserted), when)
+                # A poll that outlived its lease (the process stalled) finds the source taken over by
+                # another replica: its items and record stand, the schedule is the new holder's.
+                taken_over = lease_owner is not None and row.lease_owner not in (None, lease_owner)
+                if plan is not None and not taken_over:
+                    _schedule(row, plan(self._history(session, row, when)), when)
+                if lease_owner is not None and row.lease_owner == lease_owner:
+                    row.lease_owner = row.lease_expires_at = None
+            return inserted
+
+        return self._retrying(transaction)
 
     def _history(self, session: Session, row: SourceRow, now: datetime) -> SourceHistory:
         session.flush()
