@@ -53,6 +53,25 @@ def test_a_hundred_thousand_items_keep_the_first_ones_within_bounded_time() -> N
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize(
+    "items",
+    [
+        # 50,000 attributes on one element: Python's SAX layer is quadratic in them (40 s before).
+        hostile.rss_item(1).replace("<item>", "<item " + " ".join(f'a{i}="v"' for i in range(50_000)) + ">"),
+        # 100,000 nested elements inside an entry.
+        hostile.rss_item(1).replace("</item>", "<x>" * 100_000 + "</x>" * 100_000 + "</item>"),
+        # 200,000 nested tags of escaped markup in a description.
+        hostile.rss_item(1, description="&lt;div&gt;" * 200_000 + "text"),
+    ],
+    ids=["many-attributes", "deep-elements", "deep-markup"],
+)
+def test_documents_built_to_burn_cpu_are_read_in_bounded_time(items: str) -> None:
+    started = time.monotonic()
+    entries = parse(items + hostile.rss_item(2))
+    assert [e.title for e in entries] == ["Story 1", "Story 2"]
+    assert time.monotonic() - started < 10  # a hang detector, not a speed target
+
+
 def test_future_and_missing_dates() -> None:
     now = datetime.now(UTC)
     future = format_datetime(now + timedelta(days=30))
