@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.errors import ParseError
 from monitor.parse.fast import read_plain_feed
 from monitor.parse.feed import parse_feed
 from monitor.parse.normalize import html_to_text
@@ -207,3 +208,14 @@ def test_html_to_text_never_expands_or_reads(markup: str, tmp_path: Path) -> Non
     text = html_to_text(markup.replace("{url}", secret_file.as_uri()))
     assert SECRET not in text
     assert "lollollol" not in text
+
+
+def test_a_bomb_declared_as_utf7_is_not_decoded_into_markup() -> None:
+    """UTF-7 can hide '<' as '+ADw-': such a document is read as the ASCII it is, never expanded."""
+    document = feed(f"<!DOCTYPE rss [{lol_entities()}]>", "&lol9;").replace("utf-8", "utf-7")
+    for headers in ({"content-type": "application/xml; charset=utf-7"}, {"content-type": "application/xml"}):
+        try:
+            parsed = parse_feed(document.encode("utf-7"), headers, "https://bomb.example/feed")
+        except ParseError:
+            continue
+        assert "lollol" not in repr(parsed)
