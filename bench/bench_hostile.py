@@ -269,7 +269,11 @@ async def inflate_overshoot(url: str) -> list[Overshoot]:
     ours_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     # Ours stops at most one step past the cap: the step is the largest piece it ever holds.
-    results.append(Overshoot("monitor.fetch (raw bytes, zlib in steps)", CAP + INFLATE_STEP, INFLATE_STEP, ours_peak))
+    results.append(
+        Overshoot(
+            "monitor.fetch (raw bytes, zlib in steps; an upper bound)", CAP + INFLATE_STEP, INFLATE_STEP, ours_peak
+        )
+    )  # noqa: E501
 
     tracemalloc.start()
     size = largest = 0
