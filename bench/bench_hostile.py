@@ -225,7 +225,13 @@ def poll(label: str, urls: dict[str, str], workdir: Path, parse_workers: int | N
     raw = default_raw()
     raw["sources"] = [feed_source(f"s{n:02d}", url) for n, url in enumerate(urls.values())]
     raw["database"] = {"url": f"sqlite:///{workdir / 'monitor.db'}"}
-    raw["http"] = {**raw["http"], "user_agent": AGENT, "timeout_seconds": 5, "per_host_concurrency": 8}
+    raw["http"] = {
+        **raw["http"],
+        "user_agent": AGENT,
+        "timeout_seconds": 5,
+        "per_host_concurrency": 8,
+        "min_host_delay_seconds": 0,
+    }
     raw["polling"] = {**raw.get("polling", {}), "parse_workers": parse_workers}
     raw["subscribers"] = []
     config = workdir / "config.yaml"

@@ -172,6 +172,7 @@ def test_a_postgresql_restart_during_a_cycle_is_retried_and_the_daemon_goes_on(
             "user_agent": "dialogue-monitor-test (+http://127.0.0.1/)",
             "timeout_seconds": 30,
             "per_host_concurrency": 8,
+            "min_host_delay_seconds": 0,
         },
     )
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
