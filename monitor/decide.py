@@ -73,7 +73,9 @@ def next_check(
 
 def base_interval(policy: PollingPolicy, history: SourceHistory) -> tuple[timedelta, CheckReason]:
     """The interval before back-off and jitter: fixed, or adapted to the weekly entry count."""
-    if policy.fixed:
+    if policy.fixed or not history.ever_ok:
+        # A source that never answered yet has no publishing rate: its first failures are retried
+        # at the configured interval (then backed off), not at the quiet sources' maximum.
         return policy.interval, CheckReason.INTERVAL
     if history.weekly_entries <= 0:
         return policy.max_interval, CheckReason.ADAPTIVE

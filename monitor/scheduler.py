@@ -141,6 +141,7 @@ class Daemon:
     async def run(self) -> None:
         """Run until ``request_stop`` (SIGTERM/SIGINT), then shut down gracefully."""
         loop = asyncio.get_running_loop()
+        await self._start_parse_workers()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         try:
@@ -149,13 +150,24 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
-    async def _run(self) -> None:
-        added = self.repo.ensure_sources(sorted(self.sources), self.clock())
-        if self.parse_pool is not None:
-            # Starting the parse workers blocks the event loop for a moment: do it before any
-            # source is leased, not in the middle of a cycle (where it would stall renewals).
+    async def _start_parse_workers(self) -> None:
+        """Start the parse workers now, with SIGINT ignored while they start.
+
+        Starting them blocks the event loop for a moment: better before any source is leased
+        than in the middle of a cycle, where it would stall lease renewals. And they inherit an
+        ignored SIGINT: a Ctrl-C in a terminal goes to the whole process group, and should stop
+        the daemon gracefully (which then closes the pool), not kill the workers mid-parse."""
+        if self.parse_pool is None:
+            return
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
             with contextlib.suppress(MonitorError):
                 await self.parse_pool.run(int)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    async def _run(self) -> None:
+        added = self.repo.ensure_sources(sorted(self.sources), self.clock())
         async with Fetcher(self.limits) as fetcher:
             self._fetcher = fetcher
             scheduler = self._scheduler = self._build_scheduler()

@@ -259,6 +259,8 @@ class SourceHistory:
     paused: bool
     # The feed's <ttl> as last seen in a full answer (a 304 does not repeat it).
     feed_ttl_minutes: int | None = None
+    # Whether any poll of the source ever succeeded: until one has, there is nothing to adapt to.
+    ever_ok: bool = True
 
 
 # ---------------------------------------------------------------- updates and stories

@@ -64,6 +64,14 @@ def test_busy_sources_are_checked_sooner_and_quiet_ones_later() -> None:
     assert next_check(POLICY, ok(), history(weekly=336), NOW, MIDDLE).reason is CheckReason.ADAPTIVE
 
 
+def test_a_source_that_never_answered_is_retried_at_the_interval_not_the_maximum() -> None:
+    never = SourceHistory(consecutive_errors=1, weekly_entries=0, paused=False, ever_ok=False)
+    decision = next_check(POLICY, failed(), never, NOW, MIDDLE)
+    assert (decision.at - NOW, decision.reason) == (timedelta(minutes=30), CheckReason.INTERVAL)
+    # once it has answered, a source with nothing this week is quiet: the maximum
+    assert wait(POLICY, failed(), history(errors=1, weekly=0)) == timedelta(hours=3)
+
+
 def test_errors_back_off_exponentially_up_to_the_maximum() -> None:
     waits = [wait(FIXED, failed(), history(errors=n)) for n in range(1, 5)]
     assert waits == [timedelta(minutes=m) for m in (30, 60, 120, 180)]

@@ -308,7 +308,13 @@ class Repository:
             .select_from(ItemRow)
             .where(col(ItemRow.source) == row.name, when >= now - WEEK, when <= now + timedelta(days=1))
         ).scalar_one()
-        return SourceHistory(row.consecutive_errors, int(weekly), row.paused_at is not None, row.feed_ttl_minutes)
+        return SourceHistory(
+            row.consecutive_errors,
+            int(weekly),
+            row.paused_at is not None,
+            row.feed_ttl_minutes,
+            ever_ok=row.last_ok_at is not None,
+        )
 
     def _insert_items(
         self,
