@@ -26,7 +26,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from monitor.match.fold import fold, prepare
+from monitor.match.fold import DJ, DZ, LJ, NJ, fold, prepare
 from monitor.match.profile import MatchProfile, Term, term_languages, term_text
 from monitor.match.terms import Entry, Found, TermIndex, compile_term
 from monitor.types import MatchResult
@@ -191,7 +191,7 @@ class Matcher:
             return bisect_right(starts, f.start) - 1
 
         located = [(f, sentence_of(f)) for f in found]
-        evidence, ignored = self._weigh(located)
+        evidence, ignored = self._weigh(located, folded)
         evidence, far = _best_window(evidence)
         ignored += [Ignored(f"{e.reason}, but far from the main mention", e.finding, e.sentence) for e in far]
         score = round(sum(e.points for e in evidence), 2)
@@ -216,7 +216,7 @@ class Matcher:
         )
         return Explanation(result, body, sentences, tuple(evidence), tuple(ignored), tuple(found))
 
-    def _weigh(self, located: Sequence[tuple[Found, int]]) -> tuple[list[Evidence], list[Ignored]]:
+    def _weigh(self, located: Sequence[tuple[Found, int]], folded: bytes) -> tuple[list[Evidence], list[Ignored]]:
         w = self.weights
         sides: dict[int, set[str]] = {}
         eu: set[int] = set()
@@ -260,7 +260,7 @@ class Matcher:
             elif (
                 f.entry.kind in ("dialogue", "talks")
                 and not both(s)
-                and (sense := self._sense_near(f, s, senses)) is not None
+                and (sense := self._sense_near(f, s, senses, folded)) is not None
             ):
                 ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
             else:
@@ -444,12 +444,31 @@ class Matcher:
             )
         return evidence, ignored
 
-    def _sense_near(self, f: Found, s: int, senses: Sequence[tuple[Found, int]]) -> str | None:
+    def _sense_near(self, f: Found, s: int, senses: Sequence[tuple[Found, int]], folded: bytes) -> str | None:
         window = self.profile.sense_window
         for sense, sense_sentence in senses:
-            if sense_sentence == s and sense.start <= f.end + window and sense.end >= f.start - window:
+            if sense_sentence != s:
+                continue
+            gap = _latin_length(folded, f.end, sense.start) if sense.start >= f.end else 0
+            if sense.end <= f.start:
+                gap = _latin_length(folded, sense.end, f.start)
+            if gap <= window:
                 return sense.entry.term
         return None
+
+
+def _latin_length(folded: bytes, start: int, end: int) -> int:
+    """Characters between two positions as Latin script writes them.
+
+    Cyrillic љ њ џ ђ are one character where Latin writes two (lj nj dž dj), so a window
+    measured in plain characters would be wider in Cyrillic and change the decision.
+    """
+    if end <= start:
+        return 0
+    return end - start + sum(folded.count(p, start, end) for p in _TWO_LETTER_PLACEHOLDERS)
+
+
+_TWO_LETTER_PLACEHOLDERS = (DJ, LJ, NJ, DZ)
 
 
 def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[Entry, frozenset[bytes]]]:

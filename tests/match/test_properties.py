@@ -133,3 +133,10 @@ def test_terms_do_not_match_inside_longer_words(matcher: Matcher, prefix: str, s
         for glued in (prefix + term, term.lower() + suffix):
             explanation = matcher.explain(glued, "", "sr")
             assert explanation.found == (), glued
+
+
+def test_script_invariance_holds_where_cyrillic_writes_one_letter_for_two(matcher: Matcher) -> None:
+    # Found by Hypothesis: љ is one character where Latin writes "lj", so a distance counted in
+    # characters put "studenti" inside the unrelated-sense window in one script only.
+    title, text = "Vučić", "dijalog Vučić Lajčak Lajčak Briselu grad ljubav studenti"
+    assert _decision(matcher, title, text) == _decision(matcher, to_cyrillic(title), to_cyrillic(text))
