@@ -90,7 +90,7 @@ def replicas_share_the_work(server: LocalServer, tmp_path: Path, postgres_url: s
             )
             return fewest == [(SOURCES, fewest[0][1])] and fewest[0][1] >= times
 
-        wait_until(lambda: polled_at_least(2), 40, "two cycles over every source", step=0.5)
+        wait_until(lambda: polled_at_least(2), 120, "two cycles over every source", step=0.5)
         first_id = first.events("started")[0]["replica"]
         lease_query = f"SELECT name FROM sources WHERE lease_owner = '{first_id}'"
         wait_until(lambda: bool(query(postgres_url, lease_query)), 10, "the first replica to hold leases")
@@ -105,7 +105,7 @@ def replicas_share_the_work(server: LocalServer, tmp_path: Path, postgres_url: s
             sql = f"SELECT count(DISTINCT source) FROM polls WHERE source IN ({names}) AND polled_at > '{expiry}'"
             return query(postgres_url, sql) == [(len(held),)]
 
-        wait_until(taken_over, 20, "the survivor to take over the dead replica's sources", step=0.3)
+        wait_until(taken_over, 60, "the survivor to take over the dead replica's sources", step=0.3)
         assert second.terminate() == 0
     finally:
         first.close()
