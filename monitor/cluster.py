@@ -4,7 +4,7 @@ Outlets republish the same agency copy with a new headline, a trimmed lead, an e
 the other script (Serbian Cyrillic and Latin). So the fingerprint is taken from the *lead* of the text
 (its first ``LEAD_WORDS`` words, where every copy agrees), after folding case, script and diacritics:
 
-    text ─▶ fold (casefold, Cyrillic → Latin, č/ć/š/ž/đ/ë/ç → c/c/s/z/dj/e/c) ─▶ first 100 words
+    text ─▶ fold (monitor.match.fold.plain: case, Cyrillic → Latin, č ć š ž đ ë ç → c c s z dj e c) ─▶ first 100 words
          ─▶ word 3-shingles ─▶ MinHash signature (40 × 32 bit) ─▶ 20 LSH band keys (2 values each)
 
 Two items are *candidates* when they share a band key; the store looks candidates up through an index
@@ -25,14 +25,15 @@ has passed).
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-FINGERPRINT_VERSION = 1
+from monitor.match.fold import plain
+
+# 2: words folded by monitor.match.fold.plain (one transliteration for the whole project).
+FINGERPRINT_VERSION = 2
 LEAD_WORDS = 100
 SHINGLE_WORDS = 3
 BANDS = 20
@@ -48,35 +49,10 @@ SHORT_TEXT_WORDS = 25
 
 _WORDS = struct.Struct(f"<{NUM_HASHES}I")
 
-# Serbian Cyrillic → Latin (Gaj's alphabet): the fixed 30-letter correspondence, lower case (the
-# text is case-folded first). TODO(unify): monitor/match has its own transliteration for the matcher;
-# both can share one helper once both have landed.
-SERBIAN_CYRILLIC_TO_LATIN = {
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "đ", "е": "e", "ж": "ž", "з": "z", "и": "i",
-    "ј": "j", "к": "k", "л": "l", "љ": "lj", "м": "m", "н": "n", "њ": "nj", "о": "o", "п": "p", "р": "r",
-    "с": "s", "т": "t", "ћ": "ć", "у": "u", "ф": "f", "х": "h", "ц": "c", "ч": "č", "џ": "dž", "ш": "š",
-}  # fmt: skip
-_TO_LATIN = str.maketrans(
-    SERBIAN_CYRILLIC_TO_LATIN | {k.upper(): v.title() for k, v in SERBIAN_CYRILLIC_TO_LATIN.items()}
-)
-# Letters NFKD does not decompose; Serbian Latin without diacritics writes đ as "dj".
-_UNDECOMPOSED = str.maketrans({"đ": "dj", "ß": "ss", "ø": "o", "ł": "l", "æ": "ae", "œ": "oe"})
-
-
-def to_latin(text: str) -> str:
-    """Serbian Cyrillic letters written in Serbian Latin; everything else unchanged."""
-    return text.translate(_TO_LATIN)
-
-
-def fold(text: str) -> str:
-    """Case, script and diacritics folded: 'Вучић', 'Vučić' and 'Vucic' all become 'vucic'."""
-    latin = to_latin(unicodedata.normalize("NFKC", text).casefold())
-    stripped = "".join(c for c in unicodedata.normalize("NFKD", latin) if not unicodedata.combining(c))
-    return stripped.translate(_UNDECOMPOSED)
-
 
 def words(text: str) -> list[str]:
-    return re.findall(r"\w+", fold(text))
+    """The text's words with case, script and diacritics folded (the matcher's folding)."""
+    return plain(text).split()
 
 
 def shingles(title: str, text: str) -> set[str]:

@@ -5,7 +5,6 @@ names for new sources, and adding entries to the file without losing its comment
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 
 from monitor.config import SourceConfig
 from monitor.identity import url_key
+from monitor.match.fold import plain
 from monitor.parse.opml import Outline
 
 LANGUAGES = ("en", "sq", "sr")
@@ -26,14 +26,6 @@ _SELECTOR_KEYS = {
     "article_text": "article_text",
     "article_date": "article_date",
 }
-_SERBIAN_CYRILLIC = dict(
-    zip(
-        "абвгдђежзијклљмнњопрстћуфхцчџш",
-        ["a", "b", "v", "g", "d", "dj", "e", "z", "z", "i", "j", "k", "l", "lj", "m", "n", "nj", "o", "p", "r", "s",
-         "t", "c", "u", "f", "h", "c", "c", "dz", "s"],
-        strict=True,
-    )
-)  # fmt: skip
 
 
 def to_outline(source: SourceConfig) -> Outline:
@@ -144,9 +136,7 @@ def _language(value: str | None) -> str | None:
 
 def slug(title: str, url: str = "") -> str:
     """A source name from a title: 'Radio Evropa e Lirë' → 'radio-evropa-e-lire'; Cyrillic transliterated."""
-    text = "".join(_SERBIAN_CYRILLIC.get(ch, ch) for ch in title.lower())
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    name = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:40].strip("-")
+    name = re.sub(r"[^a-z0-9]+", "-", plain(title)).strip("-")[:40].strip("-")
     if not name:
         host = (urlsplit(url).hostname or "source").removeprefix("www.")
         name = re.sub(r"[^a-z0-9]+", "-", host).strip("-")[:40] or "source"

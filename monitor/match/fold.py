@@ -100,6 +100,22 @@ def fold(prepared: str) -> bytes:
     return encoded.translate(_FOLD_TABLE)
 
 
+_PLAIN_DIGRAPHS = ((DJ, b"dj"), (LJ, b"lj"), (NJ, b"nj"), (DZ, b"dz"), (SILENT, b""))
+
+
+def plain(text: str) -> str:
+    """Text as lower-case ASCII words joined by single spaces, digraph letters written out.
+
+    'Вучић', 'Vučić' and 'Vucic' all give 'vucic'; 'Ђурић', 'Đurić' and 'Djuric' give 'djuric'.
+    For comparing whole texts (story fingerprints, source names), where the matcher's one-byte
+    placeholders are not wanted. Punctuation and letters of other scripts separate words.
+    """
+    folded = fold(prepare(text))
+    for placeholder, digraph in _PLAIN_DIGRAPHS:
+        folded = folded.replace(placeholder, digraph)
+    return " ".join(folded.decode("ascii").split())
+
+
 def fold_word(word: str) -> list[bytes]:
     """The folded words of a piece of a term (``Serb-majority`` gives two)."""
     return fold(prepare(word)).split()
