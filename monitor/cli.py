@@ -44,7 +44,7 @@ from monitor.log import LOGGER_NAME, LogFormat, log_delivery, setup_logging
 from monitor.match import Matcher
 from monitor.match.evaluate import evaluate, load_labelled, report
 from monitor.match.explain import render_explanation
-from monitor.notify.digest import Catalog, DigestRenderer, RenderedDigest, SourceInfo, build_digest, build_entries
+from monitor.notify.digest import Catalog, SourceInfo
 from monitor.notify.email import SmtpTransport
 from monitor.notify.outbox import DeliveryOutcome, DeliveryReport, Outbox, OutboxSettings, Subscriber
 from monitor.notify.webhook import HttpWebhookTransport
@@ -367,7 +367,7 @@ def cmd_digest(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         elif args.subscriber:
             rendered = outbox.preview_digest(subscribers[0], now, since)
         else:
-            rendered = _general_preview(config, repo, since, now)
+            rendered = outbox.preview_all(config.digest.timezone, now, since)
     if args.send:
         if not reports:
             print("no enabled subscriber receives digests (email, or webhook with mode: digest)", file=out)
@@ -402,18 +402,6 @@ def _digest_subscribers(config: Config, name: str | None, *, sending: bool) -> l
         for s in config.subscribers
         if s.enabled and (isinstance(s, EmailSubscriber) or (isinstance(s, WebhookSubscriber) and s.mode == "digest"))
     ]
-
-
-def _general_preview(config: Config, repo: Repository, since: datetime | None, now: datetime) -> RenderedDigest:
-    """Every stored match (also the re-matched old ones), for the operator: no subscriber, no filters."""
-    zone = resolve_zone(config.digest.timezone)
-    stored = repo.items(matched_only=True, since=since, limit=config.digest.max_items)
-    catalog = _catalog(config)
-    annotate = _snippet_marker(Matcher.compile(config.profile))
-    entries = build_entries([annotate(s) for s in stored], catalog, zone)
-    states = repo.source_states()
-    digest = build_digest(entries, catalog, zone, now, since=since, states=states, zone_name=config.digest.timezone)
-    return DigestRenderer().render(digest)
 
 
 def cmd_deliveries(args: argparse.Namespace, config: Config, out: TextIO) -> int:

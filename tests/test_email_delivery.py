@@ -301,3 +301,19 @@ def test_a_story_carried_by_several_outlets_is_one_entry_with_also_reported_by(
         assert later.title not in text_part
     also = next(line for line in text_part.splitlines() if "Also reported by" in line)
     assert len(also.split(",")) >= 2 and "balkanwire" not in also
+
+
+def test_the_operators_preview_without_a_subscriber_also_shows_a_story_once(tmp_path: Path, database_url: str) -> None:
+    articles = sorted((a for a in load_articles() if a.story == "s1"), key=lambda a: a.published)
+    relevant = match(snippet="Chief negotiators met in Brussels.")
+    with SmtpServer(tmp_path) as server:
+        config = config_for(tmp_path, server)
+        with open_outbox(config, database_url) as (outbox, repo):
+            for article in articles:
+                store_one(repo, article, relevant)
+            rendered = outbox.preview_all("Europe/Belgrade", now=articles[-1].published + timedelta(hours=1))
+    assert articles[0].title in rendered.text
+    for later in articles[1:]:
+        assert later.title not in rendered.text
+    assert "Also reported by" in rendered.text
+    assert server.messages == []

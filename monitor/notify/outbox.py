@@ -197,6 +197,25 @@ class Outbox:
         items, held_back = self._selection(subscriber, floor, now)
         return self._renderer.render(self._build(subscriber, items, held_back, floor, now))
 
+    def preview_all(self, zone_name: str, now: datetime | None = None, since: datetime | None = None) -> RenderedDigest:
+        """Every stored match (re-matched old ones too), one entry per story, for the operator:
+        no subscriber, no filters, nothing recorded."""
+        now = now or self.clock.now()
+        stored = self.repo.items(matched_only=True, since=since, limit=self.settings.max_items)
+        annotate = self.settings.annotate
+        zone = resolve_zone(zone_name)
+        entries = build_entries([annotate(s) for s in stored] if annotate else stored, self.settings.catalog, zone)
+        digest = build_digest(
+            self._one_per_story(entries),
+            self.settings.catalog,
+            zone,
+            now,
+            since=since,
+            states=self.repo.source_states(),
+            zone_name=zone_name,
+        )
+        return self._renderer.render(digest)
+
     def deliver_immediate_alerts(self, now: datetime | None = None) -> list[DeliveryReport]:
         """Record one event per new match for each immediate webhook, then send what is due for them."""
         now = now or self.clock.now()
