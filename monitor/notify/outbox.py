@@ -200,21 +200,10 @@ class Outbox:
     def preview_all(self, zone_name: str, now: datetime | None = None, since: datetime | None = None) -> RenderedDigest:
         """Every stored match (re-matched old ones too), one entry per story, for the operator:
         no subscriber, no filters, nothing recorded."""
-        now = now or self.clock.now()
         stored = self.repo.items(matched_only=True, since=since, limit=self.settings.max_items)
         annotate = self.settings.annotate
-        zone = resolve_zone(zone_name)
-        entries = build_entries([annotate(s) for s in stored] if annotate else stored, self.settings.catalog, zone)
-        digest = build_digest(
-            self._one_per_story(entries),
-            self.settings.catalog,
-            zone,
-            now,
-            since=since,
-            states=self.repo.source_states(),
-            zone_name=zone_name,
-        )
-        return self._renderer.render(digest)
+        items = [annotate(s) for s in stored] if annotate else stored
+        return self._renderer.render(self._compose(items, zone_name, now or self.clock.now(), since))
 
     def deliver_immediate_alerts(self, now: datetime | None = None) -> list[DeliveryReport]:
         """Record one event per new match for each immediate webhook, then send what is due for them."""
@@ -265,17 +254,21 @@ class Outbox:
     def _build(
         self, sub: Subscriber, items: Sequence[StoredItem], held_back: int, since: datetime | None, now: datetime
     ) -> Digest:
-        zone = self._zone(sub)
-        entries = self._one_per_story(build_entries(items, self.settings.catalog, zone))
+        return self._compose(items, sub.schedule.timezone, now, since, held_back)
+
+    def _compose(
+        self, items: Sequence[StoredItem], zone_name: str, now: datetime, since: datetime | None, held_back: int = 0
+    ) -> Digest:
+        zone = resolve_zone(zone_name)
         return build_digest(
-            entries,
+            self._one_per_story(build_entries(items, self.settings.catalog, zone)),
             self.settings.catalog,
             zone,
             now,
             since=since,
             states=self.repo.source_states(),
             held_back=held_back,
-            zone_name=sub.schedule.timezone,
+            zone_name=zone_name,
         )
 
     def _digest(
