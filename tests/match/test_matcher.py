@@ -54,3 +54,49 @@ def test_kosovo_news_without_the_dialogue_is_rejected(matcher: Matcher) -> None:
         "Pristina hosts regional handball tournament", "Teams from Kosovo and Serbia compete this weekend.", "en"
     )
     assert not result.relevant
+
+
+def test_one_party_and_a_dialogue_word_without_the_other_party_or_the_eu_is_not_enough(matcher: Matcher) -> None:
+    film = matcher.match(
+        "Novi film o Beogradu ima oštar dijalog",
+        "Snimljen u Novom Beogradu, film ima dobre glumce i živ dijalog, ali slab zaplet.",
+        "sr",
+    )
+    assert not film.relevant
+    # The same dialogue word with the other party, or with the EU, in the item is the dialogue.
+    both = matcher.match(
+        "Vučić: dijalog je jedini put", "Srbija ne želi sukob sa Prištinom, rekao je predsednik.", "sr"
+    )
+    eu = matcher.match("Vučić: dijalog je jedini put", "Predsednik je to rekao posle razgovora u Briselu.", "sr")
+    assert both.relevant and eu.relevant
+
+
+def test_a_headline_about_another_dialogue_sets_the_sense_of_the_whole_item(matcher: Matcher) -> None:
+    title = "Međustranački dijalog o izbornim uslovima nastavljen u Skupštini"
+    text = (
+        "Sastanak u Beogradu uz posredovanje poslanika EU trajao je tri sata. "
+        "„Ovo nije dijalog, nego predstava za Brisel“, rekao je jedan poslanik."
+    )
+    assert not matcher.match(title, text, "sr").relevant
+    # Naming both parties in the item brings the Kosovo–Serbia dialogue back.
+    both = matcher.match(title, text + " Isti poslanici prate i dijalog Beograda i Prištine u Briselu.", "sr")
+    assert both.relevant
+
+
+def test_an_eu_envoy_in_a_sentence_about_bosnia_is_not_the_dialogues_envoy(matcher: Matcher) -> None:
+    result = matcher.match(
+        "EU envoy in Sarajevo warns Dodik over new property law",
+        "Serbia's president Aleksandar Vučić said Belgrade respected Bosnia's territorial integrity.",
+        "en",
+    )
+    assert not result.relevant
+    assert matcher.match("EU envoy meets Kosovo and Serbia negotiators", "", "en").relevant
+
+
+def test_both_parties_and_the_eu_in_one_sentence_with_a_topic_of_the_dialogue_is_relevant(matcher: Matcher) -> None:
+    result = matcher.match(
+        "EU: Pristina and Belgrade end the licence plates dispute",
+        "Drivers will be able to cross with either plate from next month.",
+        "en",
+    )
+    assert result.relevant and "plates" in result.topics
