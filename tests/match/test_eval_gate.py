@@ -15,7 +15,10 @@ from monitor.match import Matcher
 from monitor.match.evaluate import Scores, evaluate, load_labelled
 
 EVAL_SET = Path(__file__).parent / "eval"
-# Measured on 2026-11-22: precision 1.000 and recall 1.000 in every language (README, "Matching").
+# Written by another author without seeing the rules (README, "Matching", "Measured"): 0.913 / 0.984
+# overall when it arrived; the rules were then corrected on its errors, so it is no longer unseen.
+BLIND_SET = Path(__file__).parent / "eval_blind"
+# Measured on 2026-11-22: precision 1.000 and recall 1.000 in every language on both sets.
 PRECISION_FLOOR = 0.97
 RECALL_FLOOR = 0.97
 LANGUAGES = ("en", "sq", "sr-Cyrl", "sr-Latn")
@@ -24,6 +27,11 @@ LANGUAGES = ("en", "sq", "sr-Cyrl", "sr-Latn")
 @pytest.fixture(scope="module")
 def scores(matcher: Matcher) -> dict[str, Scores]:
     return evaluate(matcher, load_labelled([EVAL_SET]))
+
+
+@pytest.fixture(scope="module")
+def blind_scores(matcher: Matcher) -> dict[str, Scores]:
+    return evaluate(matcher, load_labelled([BLIND_SET]))
 
 
 def test_the_labelled_set_is_large_enough_and_hard_enough() -> None:
@@ -41,5 +49,16 @@ def test_the_labelled_set_is_large_enough_and_hard_enough() -> None:
 def test_precision_and_recall_stay_above_the_floor(scores: dict[str, Scores], language: str) -> None:
     s = scores[language]
     wrong = [f"{e.item.id}: {e.item.title}" for e in s.errors]
+    assert s.precision >= PRECISION_FLOOR, f"precision {s.precision:.3f} in {language}; wrong: {wrong}"
+    assert s.recall >= RECALL_FLOOR, f"recall {s.recall:.3f} in {language}; wrong: {wrong}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_precision_and_recall_on_the_second_authors_set_stay_above_the_floor(
+    blind_scores: dict[str, Scores], language: str
+) -> None:
+    s = blind_scores[language]
+    wrong = [f"{e.item.id}: {e.item.title}" for e in s.errors]
+    assert s.total >= 35
     assert s.precision >= PRECISION_FLOOR, f"precision {s.precision:.3f} in {language}; wrong: {wrong}"
     assert s.recall >= RECALL_FLOOR, f"recall {s.recall:.3f} in {language}; wrong: {wrong}"
