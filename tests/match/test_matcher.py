@@ -100,3 +100,14 @@ def test_both_parties_and_the_eu_in_one_sentence_with_a_topic_of_the_dialogue_is
         "en",
     )
     assert result.relevant and "plates" in result.topics
+
+
+def test_local_spellings_of_envoys_and_of_mediation_are_found(matcher: Matcher) -> None:
+    envoy = matcher.match("Серенсен у Београду: наставак разговора о таблицама", "", "sr")
+    assert envoy.relevant and "sorensen" in envoy.actors
+    mediated = matcher.match(
+        "Sporazum o energetici postignut posredstvom EU", "Beograd i Priština potpisali su plan.", "sr"
+    )
+    assert mediated.relevant
+    premier = matcher.match("Macut: Srbija ostaje u dijalogu sa Prištinom", "", "sr")
+    assert premier.relevant and "macut" in premier.actors
