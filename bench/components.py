@@ -4,8 +4,8 @@
 
 - matcher: every stored item (title, text, language) through ``Matcher.match`` on one core,
   items per second, the median of several passes;
-- digest: the newest 1,000 matched items rendered as text and HTML (``build_entries`` and
-  ``render_digest``), the median of several renders.
+- digest: the newest 1,000 matched items rendered as text and HTML as ``monitor digest --preview``
+  does it (snippets, ``build_entries``, ``build_digest``, ``DigestRenderer``), the median of several renders.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.cli import _catalog, _snippet_marker  # the digest preview's own helpers
 from monitor.config import load_config, resolve_zone
 from monitor.match import Matcher
-from monitor.notify.digest import build_entries, render_digest
+from monitor.notify.digest import DigestRenderer, build_digest, build_entries
 from monitor.store import Repository, open_engine
 
 
@@ -43,17 +44,27 @@ def matcher_throughput(config_path: Path, passes: int) -> dict[str, float]:
 
 
 def digest_render(config_path: Path, count: int, renders: int) -> dict[str, float]:
+    """What ``monitor digest --preview`` does with ``count`` matches: snippets, entries, digest, text + HTML.
+
+    The renderer (templates, CSS inliner) is made once, as the daemon keeps it; the matches are
+    read from the database once, outside the timing.
+    """
     config = load_config(config_path)
     with Repository(open_engine(config.database.url)) as repo:
         stored = repo.items(matched_only=True, limit=count)
+        states = repo.source_states()
     zone = resolve_zone(config.digest.timezone)
-    titles = {s.name: s.title for s in config.sources}
+    catalog = _catalog(config)
+    annotate = _snippet_marker(Matcher.compile(config.profile))
+    renderer = DigestRenderer()
     times, size = [], 0
     for _ in range(renders):
         started = time.perf_counter()
-        digest = render_digest(build_entries(stored, zone, titles), datetime.now(UTC), zone)
+        entries = build_entries([annotate(s) for s in stored], catalog, zone)
+        digest = build_digest(entries, catalog, zone, datetime.now(UTC), states=states)
+        rendered = renderer.render(digest)
         times.append(time.perf_counter() - started)
-        size = len(digest.html) + len(digest.text)
+        size = len(rendered.html) + len(rendered.text)
     return {"matches": len(stored), "seconds": statistics.median(times), "bytes": size}
 
 
