@@ -60,7 +60,7 @@ class FarmSpec:
 
 
 # Bump when the output changes, so cached farms are rebuilt.
-_GENERATOR_VERSION = "3"
+_GENERATOR_VERSION = "4"
 
 
 @dataclass(frozen=True, slots=True)
