@@ -32,7 +32,7 @@ def _rss() -> int:
 
 
 # Where a sample's time is counted: the innermost frame on its stack that falls in one of these.
-_CATEGORIES = (
+CATEGORIES = (
     ("monitor/parse/normalize", "html → text (ours + bs4)"),
     ("/bs4/", "html → text (ours + bs4)"),
     ("/feedparser/", "feedparser"),
@@ -60,7 +60,9 @@ def _category(frame: Any) -> str | None:
     if frame.identifier.startswith("[await]"):
         return "waiting (await: network or pool)"
     path = (frame.file_path or "").replace("\\", "/")
-    for marker, name in _CATEGORIES:
+    if "built-in" in path and str(frame.function).endswith(("poll", "select")):
+        return "waiting (await: network or pool)"  # the event loop's selector: nothing to run
+    for marker, name in CATEGORIES:
         if marker in path:
             return name
     return None
