@@ -49,34 +49,70 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def tree_rss_bytes(pid: int) -> tuple[int, int]:
-    """(RSS of the process, RSS of the process and all its descendants)."""
-    own = rss_bytes(pid)
-    total = own
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process (Pss of smaps_rollup), 0 when it is gone.
+
+    Pages shared between processes (the code and libraries of forked workers) count once in the
+    sum of PSS over a tree, where a sum of RSS counts them once per process.
+    """
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pids(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    found = [pid]
     pending = _children(pid)
     while pending:
         child = pending.pop()
-        total += rss_bytes(child)
+        found.append(child)
         pending.extend(_children(child))
-    return own, total
+    return found
+
+
+def tree_rss_bytes(pid: int) -> tuple[int, int]:
+    """(RSS of the process, RSS of the process and all its descendants)."""
+    pids = tree_pids(pid)
+    sizes = [rss_bytes(p) for p in pids]
+    return sizes[0], sum(sizes)
+
+
+def tree_pss_bytes(pid: int) -> int:
+    """PSS of the process and all its descendants: the tree's share of physical memory."""
+    return sum(pss_bytes(p) for p in tree_pids(pid))
 
 
 @dataclass
 class RssSampler:
-    """Samples a process tree's RSS every ``interval`` seconds in a thread; keeps the peaks."""
+    """Samples a process tree's RSS and PSS every ``interval`` seconds in a thread; keeps the peaks.
+
+    PSS (smaps_rollup walks every mapping) is read every ``pss_every`` samples only.
+    """
 
     pid: int
     interval: float = 0.02
+    pss_every: int = 5
     peak_own: int = 0
     peak_tree: int = 0
+    peak_tree_pss: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def _run(self) -> None:
+        samples = 0
         while not self._stop.is_set():
             own, tree = tree_rss_bytes(self.pid)
             self.peak_own = max(self.peak_own, own)
             self.peak_tree = max(self.peak_tree, tree)
+            if samples % self.pss_every == 0:
+                self.peak_tree_pss = max(self.peak_tree_pss, tree_pss_bytes(self.pid))
+            samples += 1
             self._stop.wait(self.interval)
 
     def __enter__(self) -> Self:

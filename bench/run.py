@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from bench import daemon, report
+from bench import daemon, report, spy
 from bench.check import StoreCheck, check_store
 from bench.farm import Farm, FarmSpec, build_farm
 from bench.measure import RssSampler, load_average, machine_facts, median, versions
@@ -36,6 +37,7 @@ from bench.nginx import Nginx
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
+SAVED = OUT / "results.pickle"  # the last run's measurements, for --render-only
 STEP_TIMEOUT = 900  # seconds; no single step of the bench may hang the session
 DAEMON_INTERVAL_MINUTES = report.DAEMON_INTERVAL_MINUTES
 SWEEP = (0, 1, 2, 4, 8, 16, 32)
@@ -50,6 +52,7 @@ class Cycle:
     imports: float
     peak_tree_rss: int
     peak_own_rss: int
+    peak_tree_pss: int
     check: StoreCheck
     summary: str
 
@@ -75,7 +78,11 @@ class Results:
         default_factory=lambda: {"cold": [], "idle": [], "changed": [], "cold_feedparser": []}
     )
     components: dict[str, Any] = field(default_factory=dict)
+    match_speed: dict[str, Any] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
+    spy_profile: spy.SpyProfile | None = None
+    spy_wall: float = 0.0
+    spy_check: str = ""
     daemon: daemon.DaemonMemory | None = None
     farm_truth1: dict[int, bool] = field(default_factory=dict)
     farm_truth2: dict[int, bool] = field(default_factory=dict)
@@ -173,9 +180,25 @@ class Bench:
             imports=float(data["imports"]),
             peak_tree_rss=max(sampler.peak_tree, int(data["maxrss_self"])),
             peak_own_rss=max(sampler.peak_own, int(data["maxrss_self"])),
+            peak_tree_pss=sampler.peak_tree_pss,
             check=check,
             summary=" ".join(data.get("summary", [])),
         )
+
+    def match_speed(self, out: Path) -> dict[str, Any]:
+        """bench/bench_match.py (the matcher's own bench, 1 KB items), run as it is, figures read back."""
+        done = subprocess.run(
+            [self.python, "-m", "bench.bench_match", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
+        # It exits 1 when a mix is under its target: that is a figure to report, not a failure.
+        if done.returncode not in (0, 1) or not out.exists():
+            return {"error": f"bench.bench_match exited {done.returncode}: {done.stderr[-500:]}"}
+        return {"rates": report.match_rates(done.stdout), "table": out.read_text(encoding="utf-8")}
 
     # ------------------------------------------------------------ the steps
 
@@ -260,11 +283,27 @@ class Bench:
             "command": cold.command,
             "breakdown": json.loads((directory / "profiled-cold.json").read_text()).get("breakdown", {}),
         }
-        self.say("profiled a cold cycle")
+        self.say("profiled a cold cycle with pyinstrument (no pool)")
+        # The same cycle as it really runs, parse pool on, sampled from outside by py-spy.
+        spy_dir = self.work / "spy"
+        spy_dir.mkdir()
+        spy_config = self.write_config(spy_dir / "monitor.db")
+        started = time.perf_counter()
+        results.spy_profile = spy.record(
+            [self.python, "-m", "monitor", "--config", str(spy_config), "poll", "--once"],
+            spy_dir / "py-spy.txt",
+            cwd=ROOT,
+            timeout=STEP_TIMEOUT,
+        )
+        results.spy_wall = time.perf_counter() - started
+        results.spy_check = check_store(spy_dir / "monitor.db", self.farm.truth(1)).summary()
+        self.say(f"profiled a cold cycle with py-spy: {results.spy_profile.error or results.spy_check}")
         results.components = self.module(
             "bench.components", "--config", str(config), "--report", str(directory / "components.json")
         ) or json.loads((directory / "components.json").read_text())
         self.say("matcher and digest measured")
+        results.match_speed = self.match_speed(directory / "match.md")
+        self.say(f"bench.bench_match: {results.match_speed.get('rates')}")
         # The daemon's steady state: every source due every couple of seconds, all answering 304.
         # A cold poll with the same configuration fills its database and makes every source due.
         daemon_dir = self.work / "daemon"
@@ -306,11 +345,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=100, help="daemon cycles for the memory growth")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help=f"measure nothing: write --out again from the measurements the last run saved in {SAVED}",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        results = pickle.loads(SAVED.read_bytes())
+        args.out.write_text(report.render(results), encoding="utf-8")
+        print(f"wrote {args.out} from {SAVED} (measured {results.started:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
+        return 0
     # A kill of the bench leaves the with-blocks, so nginx and the step in flight are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     results = Bench(args).run()
+    SAVED.write_bytes(pickle.dumps(results))
     args.out.write_text(report.render(results), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -8,14 +8,22 @@ generator or a checker that passes everything is caught by ``make test``.
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import feedparser
 import pytest
 
 from bench.check import check_store
+from bench.components import digest_render, matcher_throughput
 from bench.farm import CYCLE2_DELAY, FARM_NOW, Farm, FarmSpec, article_id, build_farm
+from bench.measure import tree_pids, tree_pss_bytes, tree_rss_bytes
+from bench.report import match_rates, shortfall
+from bench.spy import MAIN, WORKER, aggregate
 from monitor.cli import main
 from tests.support.configs import feed_source, write_config
 from tests.support.httpserver import LocalServer
@@ -116,3 +124,78 @@ def test_the_check_notices_a_lost_match_and_a_duplicate(farm: Farm, server: Loca
     assert not check.ok
     assert check.missed_matches == 1
     assert check.duplicated == 1
+
+
+# ---------------------------------------------------------------- the report's arithmetic and readers
+
+
+def test_a_missed_target_says_by_how_much_and_a_met_one_says_nothing() -> None:
+    assert shortfall(2.5, 2, at_least=True) == ""
+    assert shortfall(1.5, 2, at_least=True) == "1.50x where 2x is wanted: 25% short"
+    assert shortfall(1.1, 1.2, at_least=False) == ""
+    assert shortfall(1.5, 1.2, at_least=False) == "1.50x where at most 1.2x is wanted: 25% over"
+
+
+def test_the_matcher_bench_figures_are_read_from_what_it_prints() -> None:
+    printed = (
+        "background    41,234 items/s  (naive per-term regex 1,200/s, x34.4)\n"
+        "mixed         30,001 items/s  (naive per-term regex 1,100/s, x27.3)\n"
+        "dialogue       9,876 items/s  (naive per-term regex 1,000/s, x9.9)\n"
+        "wrote bench/out/match.md\n"
+    )
+    assert match_rates(printed) == {"background": 41234.0, "mixed": 30001.0, "dialogue": 9876.0}
+
+
+def test_py_spy_stacks_are_split_into_main_process_and_workers_by_category() -> None:
+    main_process = 'process 10:"/venv/bin/python -m monitor --config c.yaml poll --once"'
+    worker = 'process 11:"/venv/bin/python -B -c from multiprocessing.forkserver import main; main(3, 4)"'
+    collapsed = "\n".join(
+        [
+            f"{main_process};main (monitor/cli.py:10);add (sqlalchemy/orm/session.py:5) 40",
+            f"{main_process};main (monitor/cli.py:10);to_text (monitor/parse/normalize.py:7) 20",
+            f"{main_process};{worker};parse (monitor/parse/feed.py:3);_start (feedparser/mixin.py:9) 100",
+            f"{main_process};{worker};parse (monitor/parse/feed.py:3) 50",
+            f"{main_process};<module> (runpy.py:1) 10",
+            "a line that is not a stack",
+        ]
+    )
+    profile = aggregate(collapsed, rate=100)
+    assert profile.seconds[MAIN] == {
+        "store (ours + SQLAlchemy + sqlite3)": 0.4,
+        "html → text (ours + bs4)": 0.2,
+        "other": 0.1,
+    }
+    assert profile.seconds[WORKER] == {"feedparser": 1.0, "parse (ours)": 0.5}
+    assert profile.total(WORKER) == 1.5
+    assert profile.top[WORKER][0] == ("_start (feedparser/mixin.py:9)", 1.0)
+
+
+def test_the_pss_of_a_process_tree_counts_shared_pages_once() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while child.pid not in tree_pids(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        own_rss, tree_rss = tree_rss_bytes(os.getpid())
+        tree_pss = tree_pss_bytes(os.getpid())
+        assert child.pid in tree_pids(os.getpid())
+        assert tree_rss > own_rss > 0
+        # Two interpreters share their code pages: PSS splits them, a sum of RSS counts them twice.
+        assert 0 < tree_pss < tree_rss
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_components_bench_renders_the_stored_matches_and_matches_every_item(
+    farm: Farm, server: LocalServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, _serve(server, farm, 1))
+    _poll(config)
+    relevant = sum(farm.truth(1).values())
+    digest = digest_render(config, count=1000, renders=1)
+    assert digest["matches"] == relevant
+    assert digest["bytes"] > relevant * 200  # every entry is in it, with its title and link
+    matcher = matcher_throughput(config, passes=1)
+    assert matcher["items"] == len(farm.truth(1))
+    assert matcher["relevant"] == relevant
