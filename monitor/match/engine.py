@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.match.fold import DJ, DZ, LJ, NJ, fold, prepare
@@ -70,18 +70,53 @@ _ABBREVIATIONS = frozenset(
         "mr.sc",
     ]
 )
-_LAST_WORD = re.compile(r"(\w+)\W*$")
+
+
+def _break_pattern() -> re.Pattern[str]:
+    """``_SENTENCE_BREAK`` with a first alternative that matches the breaks *not* to count.
+
+    A break that starts with '.' does not count when the last word before it (the last run of
+    word characters within 12 characters, clipped there) is one letter or an abbreviation. That
+    test is written as lookbehinds, one per number k of non-word characters between the word and
+    the '.', so that finding the sentences is one regular-expression scan at C speed. A word is
+    compared lower-cased, as ``str.lower`` does: only A-Z lower-case to a-z (and the Kelvin sign to k).
+    """
+    room = 12
+    by_length: dict[int, list[str]] = {}
+    for word in sorted(_ABBREVIATIONS):
+        if re.fullmatch(r"\w+", word):  # 'mr.sc' cannot be one run of word characters
+            letters = "".join(f"[{c}{c.upper()}]" if c != "k" else "[kK\u212a]" for c in word)
+            by_length.setdefault(len(word), []).append(letters)
+    words = [(1, r"\w"), *((n, "(?:" + "|".join(alts) + ")") for n, alts in sorted(by_length.items()))]
+    tests: list[list[str]] = []
+    for k in range(room):
+        gap = rf"\W{{{k}}}" if k else ""
+        tests.append([])
+        for length, word in words:
+            if length > room - k:
+                continue
+            # the word fills the window, or starts the text, or follows a non-word character
+            whole = "" if length == room - k else rf"(?<!\w{word}{gap}\.)"
+            tests[k].append(rf"(?<={word}{gap}\.){whole}")
+    # Most breaks follow a long word (k = 0): fail those fast, before the alternatives.
+    longest = max(length for length, _ in words)
+    glued = rf"(?<!\w{{{longest + 1}}}\.)(?:{'|'.join(tests[0])})"
+    spaced = rf"(?<=\W\.)(?:{'|'.join(t for k_tests in tests[1:] for t in k_tests)})"
+    ends = r"[.!?…]*[\"'»”’)\]]*\s"  # noqa: RUF001
+    skip = rf"\.(?={ends})(?:{glued}|{spaced}){ends}+"
+    # The same breaks as _SENTENCE_BREAK, one branch per first character: when every branch starts
+    # with a literal character, the regex engine skips ahead to those characters at C speed. Breaks
+    # that count end with an empty group (``lastindex`` is set), skipped ones with none.
+    counted = [r"\n\s*()", *(rf"{re.escape(first)}{ends}+()" for first in ".!?…")]
+    return re.compile("|".join([skip, *counted]))
+
+
+_BREAKS = _break_pattern()
 
 
 def sentence_starts(body: str) -> list[int]:
-    starts = [0]
-    for m in _SENTENCE_BREAK.finditer(body):
-        if body[m.start()] == ".":
-            word = _LAST_WORD.search(body, max(0, m.start() - 12), m.start())
-            if word and (len(word.group(1)) == 1 or word.group(1).lower() in _ABBREVIATIONS):
-                continue
-        starts.append(m.end())
-    return starts
+    """Where each sentence of ``body`` starts (the first at 0)."""
+    return [0, *[m.end() for m in _BREAKS.finditer(body) if m.lastindex]]
 
 
 # Kinds whose presence can make an item relevant: without one of them, it is not.
@@ -147,14 +182,30 @@ class Matcher:
         endings = sorted({b"", *(fold(prepare(e)).replace(b" ", b"") for e in profile.endings)})
         compiled = [(entry, first) for entry, first in _entries(profile, endings)]
         self._index = TermIndex(compiled)
-        self._anchor_keys = frozenset(
-            form for form, entries in self._index.by_first.items() if any(e.kind in _ANCHOR_KINDS for e in entries)
-        )
         self._labels = {g.id: g.label for g in (*profile.topics, *profile.actors, *profile.meeting_levels)}
         self._actors = {a.id: a for a in profile.actors}
         self._topics = {t.id: t for t in profile.topics}
         self._level_order = {g.id: i for i, g in enumerate(profile.meeting_levels)}
         self.version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:12]
+
+        def keys_of(test: Callable[[Entry], bool]) -> frozenset[bytes]:
+            return frozenset(form for form, entries in self._index.by_first.items() if any(map(test, entries)))
+
+        self._anchor_keys = keys_of(lambda e: e.kind in _ANCHOR_KINDS)
+        # What the quick "nothing to count" test reads (see _nothing_to_count).
+        self._counting_keys = keys_of(
+            lambda e: (
+                e.kind in ("dialogue", "talks", "actor")
+                or (e.kind == "topic" and self._topics[e.group].strength == "strong")
+            )
+        )
+        self._context_topic_keys = keys_of(
+            lambda e: e.kind == "topic-context" or (e.kind == "topic" and self._topics[e.group].strength != "strong")
+        )
+        self._level_keys = keys_of(lambda e: e.kind == "level")
+        self._kosovo_keys = keys_of(lambda e: e.kind == "side" and e.group == "kosovo")
+        self._serbia_keys = keys_of(lambda e: e.kind == "side" and e.group == "serbia")
+        self._eu_keys = keys_of(lambda e: e.kind == "eu")
 
     @classmethod
     def compile(cls, profile: MatchProfile) -> Matcher:
@@ -166,44 +217,70 @@ class Matcher:
     def match(self, title: str, text: str, language: str | None = None) -> MatchResult:
         body = prepare(f"{title}\n{text}" if text else title)
         folded = fold(body)
-        words = set(folded.split())
-        if words.isdisjoint(self._anchor_keys):
+        words, hits = self._index.words(folded)
+        present = set(map(words.__getitem__, hits))
+        if present.isdisjoint(self._anchor_keys):
             return MatchResult(False, 0.0)
-        return self._analyse(body, folded, words, language).result
+        if self._nothing_to_count(present):
+            return MatchResult(False, 0)  # what the analysis gives when nothing counts (a sum of nothing)
+        return self._analyse(body, folded, words, hits, language, explaining=False).result
 
     def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
         body = prepare(f"{title}\n{text}" if text else title)
         folded = fold(body)
-        return self._analyse(body, folded, set(folded.split()), language)
+        words, hits = self._index.words(folded)
+        return self._analyse(body, folded, words, hits, language, explaining=True)
+
+    def _nothing_to_count(self, present: set[bytes]) -> bool:
+        """True when no evidence and no actor can come out of the terms whose first words are ``present``.
+
+        Read from ``_weigh``: without a dialogue, talks, strong-topic or actor word, the only evidence
+        left is both parties in one sentence (needs both), a context topic (needs the EU or both
+        parties) and a meeting level (needs a party or the EU). Keep this in step with ``_weigh``;
+        tests/match/test_reference_identity.py checks it against the full analysis.
+        """
+        if not present.isdisjoint(self._counting_keys):
+            return False
+        kosovo = not present.isdisjoint(self._kosovo_keys)
+        serbia = not present.isdisjoint(self._serbia_keys)
+        eu = not present.isdisjoint(self._eu_keys)
+        if kosovo and serbia:
+            return False
+        if eu and not present.isdisjoint(self._context_topic_keys):
+            return False
+        return not ((kosovo or serbia or eu) and not present.isdisjoint(self._level_keys))
 
     # ------------------------------------------------------------------ analysis
 
-    def _analyse(self, body: str, folded: bytes, words: set[bytes], language: str | None) -> Explanation:
-        lang = _primary_language(language)
-        found = [
-            f
-            for f in self._index.find(folded, words & self._index.keys)
-            if not f.entry.languages or lang is None or lang in f.entry.languages
-        ]
+    def _analyse(
+        self,
+        body: str,
+        folded: bytes,
+        words: list[bytes],
+        hits: list[int],
+        language: str | None,
+        *,
+        explaining: bool,
+    ) -> Explanation:
+        found = self._index.find(folded, words, hits, _primary_language(language))
         starts = sentence_starts(body)
-        sentences = tuple((a, b) for a, b in zip(starts, [*starts[1:], len(body)], strict=True))
-
-        def sentence_of(f: Found) -> int:
-            return bisect_right(starts, f.start) - 1
-
-        located = [(f, sentence_of(f)) for f in found]
-        evidence, ignored = self._weigh(located, folded)
+        located = [(f, bisect_right(starts, f.start) - 1) for f in found]
+        evidence, ignored = self._weigh(located, folded, explaining)
         evidence, far = _best_window(evidence)
-        ignored += [Ignored(f"{e.reason}, but far from the main mention", e.finding, e.sentence) for e in far]
+        if explaining:
+            ignored += [Ignored(f"{e.reason}, but far from the main mention", e.finding, e.sentence) for e in far]
         score = round(sum(e.points for e in evidence), 2)
         relevant = score >= self.profile.threshold and any(e.anchor for e in evidence)
         rule = _rule(evidence, self.profile.threshold) if relevant else None
-        counted = [e.finding for e in evidence]
-        topics = _unique(f.entry.group for f in counted if f.entry.kind in ("topic", "topic-context"))
+        topics = _unique(e.finding.entry.group for e in evidence if e.finding.entry.kind in ("topic", "topic-context"))
         actors = _unique(f.entry.group for f, _ in located if f.entry.kind == "actor")
         levels = sorted(
-            {f.entry.group for f in counted if f.entry.kind == "level"}, key=lambda g: self._level_order.get(g, 99)
+            {e.finding.entry.group for e in evidence if e.finding.entry.kind == "level"},
+            key=lambda g: self._level_order.get(g, 99),
         )
+        sentences: tuple[tuple[int, int], ...] = ()
+        if relevant or explaining:
+            sentences = tuple(zip(starts, [*starts[1:], len(body)], strict=True))
         snippets, marked = _snippets(body, sentences, evidence, located) if relevant else ((), ())
         result = MatchResult(
             relevant=relevant,
@@ -217,28 +294,36 @@ class Matcher:
         )
         return Explanation(result, body, sentences, tuple(evidence), tuple(ignored), tuple(found))
 
-    def _weigh(self, located: Sequence[tuple[Found, int]], folded: bytes) -> tuple[list[Evidence], list[Ignored]]:
+    def _weigh(
+        self, located: Sequence[tuple[Found, int]], folded: bytes, explaining: bool
+    ) -> tuple[list[Evidence], list[Ignored]]:
+        """The evidence of the findings, and (when ``explaining``) why the others do not count."""
         w = self.weights
+        actor_of = self._actors
         sides: dict[int, set[str]] = {}
         eu: set[int] = set()
         other: set[int] = set()
-        senses: list[tuple[Found, int]] = []
+        senses: dict[int, list[Found]] = {}
+        weighable: list[tuple[Found, int]] = []  # dialogue, talks, topics, actors, levels: in text order
         for f, s in located:
             kind = f.entry.kind
             if kind == "side":
                 sides.setdefault(s, set()).add(f.entry.group)
             elif kind == "actor":
-                side = self._actors[f.entry.group].side
+                side = actor_of[f.entry.group].side
                 if side == "mediator":
                     eu.add(s)
                 else:
                     sides.setdefault(s, set()).add(side)
+                weighable.append((f, s))
             elif kind == "eu":
                 eu.add(s)
             elif kind == "other":
                 other.add(s)
             elif kind == "sense":
-                senses.append((f, s))
+                senses.setdefault(s, []).append(f)
+            else:
+                weighable.append((f, s))
         item_sides = set().union(*sides.values()) if sides else set()
         evidence: list[Evidence] = []
         ignored: list[Ignored] = []
@@ -246,51 +331,67 @@ class Matcher:
         def both(s: int) -> bool:
             return len(sides.get(s, ())) >= 2
 
-        def frame_without(actor_id: str) -> bool:
-            """A party named, or another envoy, or the dialogue itself: an envoy alone is not enough."""
-            others = any(
-                f.entry.kind == "actor" and f.entry.group != actor_id and self._actors[f.entry.group].role == "envoy"
-                for f, _ in live
-            )
-            return bool(item_sides) or others or any(f.entry.kind == "dialogue" for f, _ in live)
-
-        def is_envoy(f: Found) -> bool:
-            return f.entry.kind == "actor" and self._actors[f.entry.group].role == "envoy"
-
-        live: list[tuple[Found, int]] = []
-        for f, s in located:
-            # An "EU envoy" in a sentence about Bosnia or Moldova is that envoy, not the dialogue's.
-            if (f.entry.kind in _VOIDABLE or is_envoy(f)) and s in other and not both(s):
-                ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
+        # The findings that count, by kind (each list in text order).
+        dialogues: list[tuple[Found, int]] = []
+        talks_words: list[tuple[Found, int]] = []
+        actor_hits: list[tuple[Found, int]] = []
+        topic_hits: list[tuple[Found, int]] = []
+        levels: list[tuple[Found, int]] = []
+        by_kind = {
+            "dialogue": dialogues,
+            "talks": talks_words,
+            "actor": actor_hits,
+            "topic": topic_hits,
+            "topic-context": topic_hits,
+            "level": levels,
+        }
+        headline_word_ignored = False  # a dialogue or talks word of the headline did not count
+        for f, s in weighable:
+            kind = f.entry.kind
+            # Every kind here but actors is voidable. An "EU envoy" in a sentence about Bosnia or
+            # Moldova is that envoy, not the dialogue's.
+            if (kind != "actor" or actor_of[f.entry.group].role == "envoy") and s in other and not both(s):
+                headline_word_ignored |= s == 0 and kind in ("dialogue", "talks")
+                if explaining:
+                    ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
             elif (
-                f.entry.kind in ("dialogue", "talks")
+                kind in ("dialogue", "talks")
+                and s in senses
                 and not both(s)
-                and (sense := self._sense_near(f, s, senses, folded)) is not None
+                and (sense := self._sense_near(f, senses[s], folded)) is not None
             ):
-                ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
+                headline_word_ignored |= s == 0
+                if explaining:
+                    ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
             else:
-                live.append((f, s))
+                by_kind[kind].append((f, s))
 
         # A headline about another dialogue ("Inter-party dialogue…", "Strategic dialogue of Serbia and
         # the US") sets the sense of the whole item: its later dialogue and talks words are that one's,
         # unless the item names both parties.
-        headline_elsewhere = len(item_sides) < 2 and any(
-            i.sentence == 0 and i.finding.entry.kind in ("dialogue", "talks") for i in ignored
-        )
-        if headline_elsewhere and not any(f.entry.kind == "dialogue" and s == 0 for f, s in live):
-            for f, s in [(f, s) for f, s in live if f.entry.kind in ("dialogue", "talks")]:
-                ignored.append(Ignored("the headline is about another dialogue or negotiation", f, s))
-            live = [(f, s) for f, s in live if f.entry.kind not in ("dialogue", "talks")]
+        headline_elsewhere = len(item_sides) < 2 and headline_word_ignored
+        if headline_elsewhere and not any(s == 0 for _, s in dialogues):
+            if explaining:
+                dropped = {id(f) for f, _ in (*dialogues, *talks_words)}
+                for f, s in located:  # in text order, as found
+                    if id(f) in dropped:
+                        ignored.append(Ignored("the headline is about another dialogue or negotiation", f, s))
+            dialogues, talks_words = [], []
+
+        def frame_without(actor_id: str) -> bool:
+            """A party named, or another envoy, or the dialogue itself: an envoy alone is not enough."""
+            others = any(f.entry.group != actor_id and actor_of[f.entry.group].role == "envoy" for f, _ in actor_hits)
+            return bool(item_sides) or others or bool(dialogues)
 
         # An EU envoy of the dialogue sets the Kosovo–Serbia frame as much as naming a party does.
-        envoys = any(is_envoy(f) for f, _ in live)
+        envoys = any(actor_of[f.entry.group].role == "envoy" for f, _ in actor_hits)
         frame = bool(item_sides) or envoys
         dialogue_context = bool(eu) or len(item_sides) >= 2 or envoys
 
         # both parties named in one sentence: relations news, more so with the EU there
-        pairs = sorted((s for s in sides if both(s)), key=lambda s: s not in eu)
+        pairs = [s for s, named in sides.items() if len(named) >= 2]
         if pairs:
-            s = pairs[0]
+            s = next((s for s in pairs if s in eu), pairs[0])  # the first with the EU, else the first
             pair = next(f for f, fs in located if fs == s and f.entry.kind in ("side", "actor"))
             if s in eu:
                 evidence.append(
@@ -301,9 +402,7 @@ class Matcher:
 
         # dialogue words
         graded: list[Evidence] = []
-        for f, s in live:
-            if f.entry.kind != "dialogue":
-                continue
+        for f, s in dialogues:
             here = sides.get(s, set())
             if len(here) >= 2:
                 graded.append(
@@ -344,7 +443,7 @@ class Matcher:
                         w.dialogue_in_item, "dialogue", "dialogue word; a party is named elsewhere in the item", f, s
                     )
                 )
-            else:
+            elif explaining:
                 ignored.append(Ignored("dialogue word, but neither party is named in the item", f, s))
         if graded:
             dialogue_context = True
@@ -360,9 +459,7 @@ class Matcher:
 
         # talks and meetings: between the parties, and with the EU
         talks: list[Evidence] = []
-        for f, s in live:
-            if f.entry.kind != "talks":
-                continue
+        for f, s in talks_words:
             here = sides.get(s, set())
             if len(here) >= 2 and s in eu:
                 talks.append(
@@ -394,7 +491,7 @@ class Matcher:
             elif s in eu and frame:
                 reason = "talks with the EU in the sentence; a party is named elsewhere"
                 talks.append(Evidence(w.talks_eu, "talks+eu", reason, f, s))
-            else:
+            elif explaining:
                 ignored.append(Ignored("talks word without the parties or the EU in the sentence", f, s))
         if talks:
             best_talks = max(talks, key=lambda e: e.points)
@@ -406,20 +503,22 @@ class Matcher:
         seen_actors: set[str] = set()
         caps = {"envoy": w.envoy, "negotiator": 2 * w.negotiator, "leader": 2 * w.leader, "official": 2 * w.official}
         spent = dict.fromkeys(caps, 0.0)
-        for f, s in live:
-            if f.entry.kind != "actor" or f.entry.group in seen_actors:
+        for f, s in actor_hits:
+            if f.entry.group in seen_actors:
                 continue
             seen_actors.add(f.entry.group)
-            actor = self._actors[f.entry.group]
+            actor = actor_of[f.entry.group]
             points = {"envoy": w.envoy, "negotiator": w.negotiator, "leader": w.leader, "official": w.official}[
                 actor.role
             ]
             if (actor.role == "official" and not item_sides) or (actor.role == "envoy" and not frame_without(actor.id)):
-                ignored.append(Ignored(f"{actor.role} {actor.label}, but neither party is named", f, s))
+                if explaining:
+                    ignored.append(Ignored(f"{actor.role} {actor.label}, but neither party is named", f, s))
                 continue
             points = min(points, caps[actor.role] - spent[actor.role])
             if points <= 0:
-                ignored.append(Ignored(f"{actor.role} {actor.label}: enough {actor.role}s already counted", f, s))
+                if explaining:
+                    ignored.append(Ignored(f"{actor.role} {actor.label}: enough {actor.role}s already counted", f, s))
                 continue
             spent[actor.role] += points
             if actor.role in ("envoy", "negotiator"):
@@ -430,7 +529,6 @@ class Matcher:
         seen_topics: set[str] = set()
         strong_counted = 0
         context_points = 0.0
-        topic_hits = [(f, s) for f, s in live if f.entry.kind in ("topic", "topic-context")]
         for f, s in sorted(topic_hits, key=lambda fs: fs[0].entry.kind == "topic-context"):
             if f.entry.group in seen_topics:
                 continue
@@ -438,7 +536,8 @@ class Matcher:
             strength = "context" if f.entry.kind == "topic-context" else topic.strength
             if strength == "strong":
                 if not frame and not dialogue_context:
-                    ignored.append(Ignored(f"topic {topic.label}, but neither party is named", f, s))
+                    if explaining:
+                        ignored.append(Ignored(f"topic {topic.label}, but neither party is named", f, s))
                     continue
                 seen_topics.add(topic.id)
                 points = w.strong_topic if strong_counted == 0 else w.context_topic
@@ -446,7 +545,8 @@ class Matcher:
                 evidence.append(Evidence(points, f"strong-topic:{topic.id}", f"topic {topic.label}", f, s))
             else:
                 if not dialogue_context:
-                    ignored.append(Ignored(f"topic {topic.label}, but no dialogue context", f, s))
+                    if explaining:
+                        ignored.append(Ignored(f"topic {topic.label}, but no dialogue context", f, s))
                     continue
                 seen_topics.add(topic.id)
                 points = min(w.context_topic, 2 * w.context_topic - context_points)
@@ -457,7 +557,6 @@ class Matcher:
                     )
 
         # meeting level
-        levels = [(f, s) for f, s in live if f.entry.kind == "level"]
         if levels and (item_sides or eu):
             f, s = min(levels, key=lambda fs: self._level_order.get(fs[0].entry.group, 99))
             evidence.append(
@@ -465,11 +564,10 @@ class Matcher:
             )
         return evidence, ignored
 
-    def _sense_near(self, f: Found, s: int, senses: Sequence[tuple[Found, int]], folded: bytes) -> str | None:
+    def _sense_near(self, f: Found, senses: Sequence[Found], folded: bytes) -> str | None:
+        """The first word of another sense (in the sentence of ``f``) within the window, if any."""
         window = self.profile.sense_window
-        for sense, sense_sentence in senses:
-            if sense_sentence != s:
-                continue
+        for sense in senses:
             gap = _latin_length(folded, f.end, sense.start) if sense.start >= f.end else 0
             if sense.end <= f.start:
                 gap = _latin_length(folded, sense.end, f.start)
@@ -548,7 +646,15 @@ def _one_process_word_per_sentence(evidence: Sequence[Evidence]) -> list[Evidenc
 def _primary_language(language: str | None) -> str | None:
     if not language:
         return None
-    return re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0] or None
+    primary = _PRIMARY.get(language)
+    if primary is None:
+        primary = re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0] or ""
+        if len(_PRIMARY) < 1000:  # a handful of codes in practice; bounded whatever a feed sends
+            _PRIMARY[language] = primary
+    return primary or None
+
+
+_PRIMARY: dict[str, str] = {}
 
 
 def _one(sides: set[str]) -> str:

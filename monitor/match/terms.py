@@ -4,7 +4,8 @@ Every term is folded like the text (``fold.py``); a word written ``stem*`` is ex
 ``stem + ending`` for each of the profile's endings, and each word into all its digraph
 spellings. The index maps the forms of a term's *first* word to the term, so finding the terms
 of an item is one set intersection of its words with the index keys (C speed), then a
-``bytes.find`` for each key that is there.
+``bytes.find`` for each key that is there. The words after the first are checked by one compiled
+pattern per term (its word forms as a trie), not word by word in Python.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, compress, count
+from typing import NamedTuple
 
-from monitor.match.fold import fold, prepare, spellings, word_after
+from monitor.match.fold import fold, prepare, spellings
 
 # Words a '...' gap may skip between two parts of a term.
 MAX_GAP_WORDS = 6
@@ -38,8 +41,7 @@ class Entry:
     languages: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):  # a tuple: made ~20 times per item, so cheap to build
     entry: Entry
     start: int
     end: int
@@ -70,6 +72,19 @@ def compile_term(text: str, endings: Sequence[bytes]) -> list[WordSpec]:
     return specs
 
 
+# How a term is checked after its first word (see TermIndex.find). A term limited to some
+# languages has _LIMITED added.
+_FIRST_ONLY, _NEXT_WORD_ONLY, _NEXT_WORD_THEN, _PATTERN, _LIMITED = 0, 1, 2, 3, 4
+_NEXT_WORD = re.compile(rb" *([^ ]+)")
+
+# (entry, how, pattern): the pattern of the words after the first (_PATTERN) or after the second
+Check = tuple[Entry, int, "re.Pattern[bytes] | None"]
+# The key between spaces, its length, the terms that may match by the word after the key (in index
+# order; a term whose second word is plain is only under the forms of that word), the terms for
+# any other word, and whether every term of the key is one word (no need to read the next word).
+_Plan = tuple[bytes, int, dict[bytes, tuple[Check, ...]], tuple[Check, ...], bool]
+
+
 class TermIndex:
     """All terms of a profile, findable in one pass over an item's folded text."""
 
@@ -79,43 +94,133 @@ class TermIndex:
             for form in first_forms:
                 self.by_first.setdefault(form, []).append(entry)
         self.keys = frozenset(self.by_first)
+        patterns: dict[tuple[WordSpec, ...], re.Pattern[bytes]] = {}
+        shared: dict[tuple[Check, ...], tuple[Check, ...]] = {}
 
-    def find(self, folded: bytes, keys: Iterable[bytes]) -> list[Found]:
-        """Every occurrence of every term whose first word is among ``keys`` (words of ``folded``)."""
-        padded = b" " + folded + b" "
+        def pattern(rest: tuple[WordSpec, ...]) -> re.Pattern[bytes]:
+            return patterns.setdefault(rest, _rest_pattern(rest))
+
+        self._plans: dict[bytes, _Plan] = {}
+        for key, key_entries in self.by_first.items():
+            checks: list[tuple[Check, frozenset[bytes] | None]] = []  # with the second words it needs
+            for entry in key_entries:
+                limited = _LIMITED if entry.languages else 0
+                if not entry.rest:
+                    checks.append(((entry, _FIRST_ONLY + limited, None), None))
+                elif entry.rest[0].gap_before:
+                    checks.append(((entry, _PATTERN + limited, pattern(entry.rest)), None))
+                elif len(entry.rest) == 1:
+                    checks.append(((entry, _NEXT_WORD_ONLY + limited, None), entry.rest[0].forms))
+                else:
+                    checks.append(((entry, _NEXT_WORD_THEN + limited, pattern(entry.rest[1:])), entry.rest[0].forms))
+            seconds = {form for _, forms in checks if forms for form in forms}
+
+            def usable(
+                word: bytes | None, checks: list[tuple[Check, frozenset[bytes] | None]] = checks
+            ) -> tuple[Check, ...]:
+                chosen = tuple(
+                    check for check, forms in checks if forms is None or (word is not None and word in forms)
+                )
+                return shared.setdefault(chosen, chosen)
+
+            only_one_word = all(not entry.rest for entry in key_entries)
+            self._plans[key] = (
+                b" " + key + b" ",
+                len(key),
+                {word: usable(word) for word in seconds},
+                usable(None),
+                only_one_word,
+            )
+
+    def words(self, folded: bytes) -> tuple[list[bytes], list[int]]:
+        """The words of ``folded`` split at each space (runs of spaces give empty words), and the
+        indexes of those that are index keys (C speed: no Python loop over the words)."""
+        words = folded.split(b" ")
+        return words, list(compress(count(), map(self.keys.__contains__, words)))
+
+    def find(self, folded: bytes, words: list[bytes], hits: list[int], language: str | None = None) -> list[Found]:
+        """Every occurrence in ``folded`` of every term whose first word is at one of ``hits`` (``words()``).
+
+        With a ``language``, terms limited to other languages are left out. In text order: by
+        start, the longer first, then in index order.
+        """
+        offsets = list(accumulate(map(len, words), initial=0))
         found: list[Found] = []
-        for key in keys:
-            needle = b" " + key + b" "
-            entries = self.by_first[key]
-            at = padded.find(needle)
-            while at >= 0:
-                start, end = at, at + len(key)  # positions in ``folded``
-                for entry in entries:
-                    if not entry.rest:
-                        found.append(Found(entry, start, end, ((start, end),)))
+        append = found.append
+        plans = self._plans
+        next_word = _NEXT_WORD.match
+        new = tuple.__new__  # NamedTuple's own __new__ is a Python call: ~20 Found per item
+        for i in hits:
+            _, size, by_next, checks, only_one_word = plans[words[i]]
+            at = offsets[i] + i  # the start of word i: the words before it and one space after each
+            end = at + size
+            before = len(found)
+            second: tuple[int, int] = (0, 0)
+            if not only_one_word:
+                m = next_word(folded, end)
+                if m is not None:
+                    checks = by_next.get(m.group(1), checks)
+                    second = m.span(1)
+            for entry, how, rest in checks:
+                if how >= _LIMITED:
+                    if language is not None and language not in entry.languages:
                         continue
-                    spans = _rest(folded, end, entry.rest)
-                    if spans is not None:
-                        all_spans = ((start, end), *spans)
-                        found.append(Found(entry, start, all_spans[-1][1], all_spans))
-                at = padded.find(needle, at + len(key) + 1)
-        found.sort(key=lambda f: (f.start, -f.end))
+                    how -= _LIMITED
+                if how == _FIRST_ONLY:
+                    append(new(Found, (entry, at, end, ((at, end),))))
+                elif how == _NEXT_WORD_ONLY:
+                    append(new(Found, (entry, at, second[1], ((at, end), second))))
+                else:
+                    assert rest is not None
+                    after = rest.match(folded, second[1] if how == _NEXT_WORD_THEN else end)
+                    if after is not None:
+                        spans: tuple[tuple[int, int], ...] = (
+                            ((at, end), second) if how == _NEXT_WORD_THEN else ((at, end),)
+                        )
+                        spans += tuple(after.span(i) for i in range(1, rest.groups + 1))
+                        append(new(Found, (entry, at, spans[-1][1], spans)))
+            if len(found) - before > 1:  # several terms at one place: the longer first
+                found[before:] = sorted(found[before:], key=_longer_first)
         return found
 
 
-def _rest(folded: bytes, position: int, rest: tuple[WordSpec, ...]) -> tuple[tuple[int, int], ...] | None:
-    """Spans of the following words if they match ``rest``, else None."""
-    spans: list[tuple[int, int]] = []
+def _longer_first(f: Found) -> int:
+    return -f.end
+
+
+def _rest_pattern(rest: tuple[WordSpec, ...]) -> re.Pattern[bytes]:
+    """A pattern matching the words after a term's first word, each word captured for marking.
+
+    Folded text is words separated by spaces. A plain word is the next word; a word after '...' is
+    the first of the next MAX_GAP_WORDS + 1 words that is one of its forms (atomic: a later word is
+    never tried when what follows does not match, as a word-by-word reading would not).
+    """
+    parts: list[bytes] = []
     for spec in rest:
-        allowed = MAX_GAP_WORDS + 1 if spec.gap_before else 1
-        for _ in range(allowed):
-            span = word_after(folded, position)
-            if span is None:
-                return None
-            position = span[1]
-            if folded[span[0] : span[1]] in spec.forms:
-                spans.append(span)
-                break
+        forms = _trie(spec.forms)
+        if spec.gap_before:
+            parts.append(rb"(?> *(?:[^ ]+ +){0,%d}?(%s)(?![^ ]))" % (MAX_GAP_WORDS, forms))
         else:
-            return None
-    return tuple(spans)
+            parts.append(rb" *(%s)(?![^ ])" % forms)
+    return re.compile(b"".join(parts))
+
+
+def _trie(words: Iterable[bytes]) -> bytes:
+    """An alternation of ``words`` as a trie, so that matching tries each letter once."""
+    root: dict[int, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = root
+        for byte in word:
+            node = node.setdefault(byte, {})
+        node[-1] = {}
+    return _trie_node(root)
+
+
+def _trie_node(node: dict) -> bytes:  # type: ignore[type-arg]
+    branches = [re.escape(bytes([byte])) + _trie_node(child) for byte, child in sorted(node.items()) if byte >= 0]
+    if not branches:
+        return b""
+    body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+    if -1 in node:
+        return (b"(?:" + body + b")?") if len(branches) == 1 and len(body) > 1 else body + b"?"
+    return body

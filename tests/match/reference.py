@@ -4,7 +4,7 @@ Do not optimise or refactor this file. ``tests/match/test_reference_identity.py`
 ``monitor.match.engine.Matcher`` gives exactly the results of this implementation (decision,
 score, rule, topics, actors, meeting level, snippets, marked snippets, ``explain`` output) on the
 labelled set and on thousands of generated items. It is a verbatim copy of ``engine.py`` and
-``terms.py`` as of main 16bedd6, in one module; folding (``fold.py``) and the profile schema are
+``terms.py`` as of main db0936b, in one module; folding (``fold.py``) and the profile schema are
 shared with the engine. When the *rules* change on main (weights, evidence, windows), change them
 here the same way, so that the reference always mirrors main's rules, never old ones.
 """
@@ -213,6 +213,7 @@ _ANCHOR_RULES = frozenset(
         "talks+both-sides",
         "talks+side+eu",
         "talks+eu+parties",
+        "both-sides+eu",
     }
 )
 # Supporting evidence counts only within this many sentences of an anchor (or in the title):
@@ -353,9 +354,13 @@ class Matcher:
             )
             return bool(item_sides) or others or any(f.entry.kind == "dialogue" for f, _ in live)
 
+        def is_envoy(f: Found) -> bool:
+            return f.entry.kind == "actor" and self._actors[f.entry.group].role == "envoy"
+
         live: list[tuple[Found, int]] = []
         for f, s in located:
-            if f.entry.kind in _VOIDABLE and s in other and not both(s):
+            # An "EU envoy" in a sentence about Bosnia or Moldova is that envoy, not the dialogue's.
+            if (f.entry.kind in _VOIDABLE or is_envoy(f)) and s in other and not both(s):
                 ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
             elif (
                 f.entry.kind in ("dialogue", "talks")
@@ -366,8 +371,19 @@ class Matcher:
             else:
                 live.append((f, s))
 
+        # A headline about another dialogue ("Inter-party dialogue…", "Strategic dialogue of Serbia and
+        # the US") sets the sense of the whole item: its later dialogue and talks words are that one's,
+        # unless the item names both parties.
+        headline_elsewhere = len(item_sides) < 2 and any(
+            i.sentence == 0 and i.finding.entry.kind in ("dialogue", "talks") for i in ignored
+        )
+        if headline_elsewhere and not any(f.entry.kind == "dialogue" and s == 0 for f, s in live):
+            for f, s in [(f, s) for f, s in live if f.entry.kind in ("dialogue", "talks")]:
+                ignored.append(Ignored("the headline is about another dialogue or negotiation", f, s))
+            live = [(f, s) for f, s in live if f.entry.kind not in ("dialogue", "talks")]
+
         # An EU envoy of the dialogue sets the Kosovo–Serbia frame as much as naming a party does.
-        envoys = any(f.entry.kind == "actor" and self._actors[f.entry.group].role == "envoy" for f, _ in live)
+        envoys = any(is_envoy(f) for f, _ in live)
         frame = bool(item_sides) or envoys
         dialogue_context = bool(eu) or len(item_sides) >= 2 or envoys
 
@@ -409,12 +425,17 @@ class Matcher:
                         s,
                     )
                 )
-            elif here:
+            elif here and (len(item_sides) >= 2 or eu or envoys):
                 graded.append(
                     Evidence(
                         w.dialogue_one_side, "dialogue+side", f"dialogue word with {_one(here)} in the sentence", f, s
                     )
                 )
+            elif here:
+                # One party alone, no other party and no EU anywhere: a domestic, strategic or film
+                # "dialogue" as often as the Kosovo–Serbia one.
+                reason = f"dialogue word with {_one(here)}, but the item names neither the other party nor the EU"
+                graded.append(Evidence(w.dialogue_in_item, "dialogue", reason, f, s))
             elif s in eu and frame:
                 graded.append(Evidence(w.dialogue_eu, "dialogue+eu", "dialogue word with the EU in the sentence", f, s))
             elif item_sides:

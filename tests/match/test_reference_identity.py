@@ -5,6 +5,7 @@ level or snippet, nor what ``monitor explain`` prints. Both engines run on the w
 and on a few thousand seeded generated items: leads stitched into long items, the same items in
 Cyrillic, upper case and without diacritics, long items, feed-like stories from the bench
 generator, and word soups of profile terms. Any difference fails, with the item that shows it.
+Sentence breaks (a regular expression now, a loop before) are compared on Hypothesis texts.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.texts import LANGUAGE_FORMS, dialogue_story, filler_story
 from monitor.config import load_config
 from monitor.match import Matcher
+from monitor.match.engine import sentence_starts
 from monitor.match.evaluate import LabelledItem, load_labelled
 from monitor.match.explain import render_explanation
 from monitor.match.profile import MatchProfile, term_text
@@ -26,7 +30,7 @@ from tests.match import reference
 from tests.match.translit import to_cyrillic
 from tests.support.configs import DEFAULT_CONFIG
 
-EVAL_SET = Path(__file__).parent / "eval"
+LABELLED_SETS = [Path(__file__).parent / "eval", Path(__file__).parent / "eval_blind"]
 Item = tuple[str, str, str | None]
 
 
@@ -42,7 +46,7 @@ def engines(profile: MatchProfile) -> tuple[Matcher, reference.Matcher]:
 
 @pytest.fixture(scope="module")
 def labelled() -> list[LabelledItem]:
-    return load_labelled([EVAL_SET])
+    return load_labelled(LABELLED_SETS)
 
 
 def _plain(text: str) -> str:
@@ -157,3 +161,18 @@ def test_thousands_of_generated_items_give_identical_results(
     results = [engines[0].match(*item) for item in items]
     assert sum(r.relevant for r in results) > 500 and sum(not r.relevant for r in results) > 500
     assert sum(len(x) > 5000 for _, x, _ in items) > 100
+
+
+# Pieces of text around sentence breaks: abbreviations and initials in any case, long words, runs
+# of punctuation and quotes, letters that lower-case oddly (İ, the Kelvin sign, ſ).
+_PIECES = st.sampled_from(
+    ["Mr", "mr", "MRS", "Dr", "st", "Prof", "dipl", "Ing", "etc", "mr.sc", "J", "x", "ſt", "İng", "\u212a"]
+    + ["Vučić", "Kosovo", "abcdefghijklmn", "ш", "7", "_", ".", ".", "!", "?", "…", ")", '"', "»", "”", "'"]
+    + [" ", " ", "\n", "\n  ", "\t", "-", ",", "))))))))))", "((("]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_sentences_are_cut_where_the_reference_cuts_them(text: str) -> None:
+    assert sentence_starts(text) == reference.sentence_starts(text)
