@@ -67,15 +67,57 @@ def _stitched(labelled: list[LabelledItem], rng: random.Random, size: int) -> It
     return first.title, joiner.join(parts), rng.choice([first.lang, first.lang, None, "sq", "en-GB", "sr_RS"])
 
 
-def _soup(profile: MatchProfile, rng: random.Random) -> Item:
-    """Profile terms and everyday words in random order, with abbreviations and initials at breaks."""
-    terms = [term_text(t).replace("*", "").replace(" ... ", " ") for t in profile.dialogue]
-    terms += [term_text(t) for t in (*profile.sides.kosovo, *profile.sides.serbia, *profile.eu, *profile.talks)]
-    for group in (*profile.topics, *profile.actors, *profile.meeting_levels):
-        terms += [term_text(t).replace("*", "a").replace(" ... ", " i ") for t in group.terms]
-    terms += [term_text(t).replace("*", "") for t in (*profile.other_contexts, *profile.unrelated_senses)]
+def _terms_by_kind(profile: MatchProfile) -> dict[str, list[str]]:
+    """Profile terms by what they are evidence of; the first six only support other evidence."""
+    return {
+        "kosovo": [term_text(t) for t in profile.sides.kosovo],
+        "serbia": [term_text(t) for t in profile.sides.serbia],
+        "eu": [term_text(t) for t in profile.eu],
+        "context topics": [term_text(t) for topic in profile.topics for t in topic.context_terms]
+        + [term_text(t) for topic in profile.topics if topic.strength != "strong" for t in topic.terms],
+        "levels": [term_text(t) for group in profile.meeting_levels for t in group.terms],
+        "others": [term_text(t) for t in (*profile.other_contexts, *profile.unrelated_senses)],
+        "strong topics": [term_text(t) for topic in profile.topics if topic.strength == "strong" for t in topic.terms],
+        "dialogue": [term_text(t) for t in (*profile.dialogue, *profile.talks)],
+        "actors": [term_text(t) for actor in profile.actors for t in actor.terms],
+    }
+
+
+def _supporting_combinations(profile: MatchProfile, rng: random.Random) -> Iterator[Item]:
+    """Every combination of the supporting kinds, one term each, in one sentence or spread out."""
+    kinds = list(_terms_by_kind(profile).items())[:6]
+    for mask in range(1, 2 ** len(kinds)):
+        for variant in range(6):
+            words = [
+                rng.choice(terms).replace(" ... ", " i ").replace("*", "")
+                for bit, (_, terms) in enumerate(kinds)
+                if mask >> bit & 1
+            ]
+            rng.shuffle(words)
+            joiner = " and " if variant % 2 else ". Then "
+            yield words[0], joiner.join(words[1:]) + ".", rng.choice(["en", "sq", "sr", None])
+
+
+def _soup(profile: MatchProfile, rng: random.Random, *, context_only: bool = False) -> Item:
+    """Profile terms and everyday words in random order, with abbreviations and initials at breaks.
+
+    ``context_only``: no dialogue, talks, actor or strong-topic term, only the words that support
+    them (parties, the EU, context topics, meeting levels): the engine's quick exit is for such items.
+    """
+    kinds = _terms_by_kind(profile)
+    if context_only:  # a few kinds of supporting words, so that every combination of them occurs
+        chosen = [kind for kind in list(kinds)[:6] if rng.random() < 0.5] or ["kosovo"]
+        terms = [t for kind in chosen for t in kinds[kind]]
+    else:
+        terms = [t for group in kinds.values() for t in group]
+    terms = [t.replace(" ... ", " i ") for t in terms]
     filler = ["the", "and", "je", "u", "i", "në", "me", "said", "city", "Mr.", "Dr.", "J.", "etc.", "No.", "…", "?"]
-    words = [rng.choice(terms) if rng.random() < 0.35 else rng.choice(filler) for _ in range(rng.randint(3, 160))]
+    words = [
+        rng.choice(terms).replace("*", rng.choice(["", "", "a", "e", "it", "ima"]))
+        if rng.random() < 0.35
+        else rng.choice(filler)
+        for _ in range(rng.randint(3, 160))
+    ]
     breaks = [". ", "! ", "? ", "\n", ", ", " ", " ", " ", "» ", ".” ", "... "]
     text = "".join(w + rng.choice(breaks) for w in words)
     if rng.random() < 0.3:
@@ -95,6 +137,7 @@ def _feed_story(rng: random.Random) -> Item:
 
 def generated_items(labelled: list[LabelledItem], profile: MatchProfile, count: int, seed: int) -> Iterator[Item]:
     rng = random.Random(seed)
+    yield from _supporting_combinations(profile, rng)
     for n in range(count):
         kind = n % 6
         if kind == 0:
@@ -106,7 +149,7 @@ def generated_items(labelled: list[LabelledItem], profile: MatchProfile, count: 
             title, text, lang = _stitched(labelled, rng, rng.choice([300, 2000, 6000, 20000]))
             yield (_plain(title), _plain(text), lang) if rng.random() < 0.3 else (title, text, lang)
         elif kind == 3:
-            yield _soup(profile, rng)
+            yield _soup(profile, rng, context_only=rng.random() < 0.5)
         else:
             yield _feed_story(rng)
 
