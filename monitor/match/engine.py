@@ -206,6 +206,17 @@ class Matcher:
         self._kosovo_keys = keys_of(lambda e: e.kind == "side" and e.group == "kosovo")
         self._serbia_keys = keys_of(lambda e: e.kind == "side" and e.group == "serbia")
         self._eu_keys = keys_of(lambda e: e.kind == "eu")
+        self._roles = {id(e): self._role(e) for entries in self._index.by_first.values() for e in entries}
+
+    def _role(self, entry: Entry) -> str:
+        """What a term can do for ``_nothing_found_counts``."""
+        if entry.kind in ("dialogue", "talks", "actor"):
+            return "counts"
+        if entry.kind == "topic":
+            return "counts" if self._topics[entry.group].strength == "strong" else "context-topic"
+        if entry.kind == "topic-context":
+            return "context-topic"
+        return entry.group if entry.kind == "side" else entry.kind  # kosovo, serbia, eu, level, other, sense
 
     @classmethod
     def compile(cls, profile: MatchProfile) -> Matcher:
@@ -223,13 +234,17 @@ class Matcher:
             return MatchResult(False, 0.0)
         if self._nothing_to_count(present):
             return MatchResult(False, 0)  # what the analysis gives when nothing counts (a sum of nothing)
-        return self._analyse(body, folded, words, hits, language, explaining=False).result
+        found = self._index.find(folded, words, hits, _primary_language(language))
+        if self._nothing_found_counts(found):  # e.g. the first word of a term, not the term
+            return MatchResult(False, 0)
+        return self._analyse(body, folded, found, explaining=False).result
 
     def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
         body = prepare(f"{title}\n{text}" if text else title)
         folded = fold(body)
         words, hits = self._index.words(folded)
-        return self._analyse(body, folded, words, hits, language, explaining=True)
+        found = self._index.find(folded, words, hits, _primary_language(language))
+        return self._analyse(body, folded, found, explaining=True)
 
     def _nothing_to_count(self, present: set[bytes]) -> bool:
         """True when no evidence and no actor can come out of the terms whose first words are ``present``.
@@ -250,19 +265,27 @@ class Matcher:
             return False
         return not ((kosovo or serbia or eu) and not present.isdisjoint(self._level_keys))
 
+    def _nothing_found_counts(self, found: Sequence[Found]) -> bool:
+        """``_nothing_to_count`` on the terms found rather than on first words (see there)."""
+        roles = self._roles
+        seen = {roles[id(f.entry)] for f in found}
+        if "counts" in seen:
+            return False
+        kosovo, serbia, eu = "kosovo" in seen, "serbia" in seen, "eu" in seen
+        if (kosovo and serbia) or (eu and "context-topic" in seen):
+            return False
+        return not ((kosovo or serbia or eu) and "level" in seen)
+
     # ------------------------------------------------------------------ analysis
 
     def _analyse(
         self,
         body: str,
         folded: bytes,
-        words: list[bytes],
-        hits: list[int],
-        language: str | None,
+        found: list[Found],
         *,
         explaining: bool,
     ) -> Explanation:
-        found = self._index.find(folded, words, hits, _primary_language(language))
         starts = sentence_starts(body)
         located = [(f, bisect_right(starts, f.start) - 1) for f in found]
         evidence, ignored = self._weigh(located, folded, explaining)
