@@ -26,6 +26,7 @@ which other processes on a shared machine do not inflate).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import re
@@ -141,6 +142,7 @@ def main() -> int:
     mixes = [("feed", feed_items(args.items, seed=7))]
     mixes += [(name, build_items(labelled, args.items, share, seed=7)) for name, share in MIXES]
     rows = []
+    load_before = os.getloadavg()[0]
     for name, items in mixes:
         size = sum(len(f"{t}\n{x}".encode()) for t, x, _ in items) / len(items)
         found = sum(1 for t, x, lang in items if matcher.match(t, x, lang).relevant)
@@ -160,14 +162,16 @@ def main() -> int:
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}, one core (one process, one thread); profile {matcher.version}.",
-        f"Best of {args.repeats} runs. Target: {TARGET_RATE:,} items/s for 1 KB items on one core.",
+        f"Best of {args.repeats} runs. Target: {TARGET_RATE:,} items/s for 1 KB items on one core. "
+        f"Load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores "
+        "(above the number of cores, processes wait for a core and the wall-clock figures drop).",
         "",
         "| mix | items | mean bytes | matched | items/s | items/s by CPU time | engine before, items/s "
-        "| naive regex items/s | target met |",
+        "| naive regex items/s | target met (CPU time / wall clock) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, count, size, found, wall, cpu, old_wall, naive in rows:
-        met = "yes" if wall >= TARGET_RATE else "**no**"
+        met = " / ".join("yes" if rate >= TARGET_RATE else "**no**" for rate in (cpu, wall))
         lines.append(
             f"| {name} | {count} | {size:.0f} | {found} | {wall:,.0f} | {cpu:,.0f} "
             f"| {old_wall:,.0f} (x{wall / old_wall:.1f}) | {naive:,.0f} (x{wall / naive:.0f}) | {met} |"
@@ -186,7 +190,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {out}")
-    slowest = min(r[4] for r in rows)
+    slowest = min(r[5] for r in rows)
     return 0 if slowest >= TARGET_RATE else 1
 
 
