@@ -298,8 +298,8 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
     with (
         _repository(config) as repo,
-        ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser) as pool,
-        _outbox(config, repo) as outbox,
+        ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser, sources=len(feeds)) as pool,
+        _outbox(config, repo, matcher) as outbox,
     ):
         # Subscribers seen for the first time start now: this poll's matches are news for them.
         outbox.register()
@@ -510,21 +510,23 @@ def log_report(log: logging.Logger, report: DeliveryReport, elapsed: float) -> N
     )
 
 
-def outbox_settings(config: Config) -> OutboxSettings:
-    """The outbox's slice of the configuration (also used by the daemon and the tests)."""
+def outbox_settings(config: Config, matcher: Matcher | None = None) -> OutboxSettings:
+    """The outbox's slice of the configuration (also used by the daemon and the tests).
+
+    Pass the ``matcher`` the command already compiled: each compiled profile costs megabytes."""
     return OutboxSettings(
         subscribers=config.subscribers,
         catalog=_catalog(config),
         policy=config.delivery,
         sender=config.smtp.sender,
         max_items=config.digest.max_items,
-        annotate=_snippet_marker(Matcher.compile(config.profile)),
+        annotate=_snippet_marker(matcher or Matcher.compile(config.profile)),
     )
 
 
 @contextmanager
-def _outbox(config: Config, repo: Repository) -> Iterator[Outbox]:
-    settings = outbox_settings(config)
+def _outbox(config: Config, repo: Repository, matcher: Matcher | None = None) -> Iterator[Outbox]:
+    settings = outbox_settings(config, matcher)
     timeout = config.delivery.webhook_timeout_seconds
     with HttpWebhookTransport(timeout_seconds=timeout, user_agent=config.http.user_agent) as webhooks:
         yield Outbox(repo, settings, email=SmtpTransport(config.smtp), webhooks=webhooks)
@@ -630,17 +632,18 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         update_rules=update_rules(config),
     )
     try:
+        matcher = Matcher.compile(config.profile)
+        feeds = feed_sources(config)
         with (
             _repository(config) as repo,
-            ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser) as pool,
-            _outbox(config, repo) as outbox,
+            ParsePool(config.polling.parse_workers, fast_parser=config.polling.fast_parser, sources=len(feeds)) as pool,
+            _outbox(config, repo, matcher) as outbox,
         ):
-            matcher = Matcher.compile(config.profile)
             # Subscribers seen for the first time start now: history is not news for them.
             outbox.register()
             metrics = Metrics()
             daemon = Daemon(
-                feed_sources(config),
+                feeds,
                 repo,
                 matcher,
                 fetch_limits(config),

@@ -309,7 +309,10 @@ class Fetcher:
                 FetchErrorKind.TOO_LARGE, f"{url} declares {int(declared):,} bytes, over the cap of {cap:,}"
             )
         inflater = _Inflater.for_encoding(response.headers.get("content-encoding", ""), url)
-        chunks: list[bytes] = []
+        # One growing buffer, not a list of 64 KB pieces: once large it is a single mapping that
+        # goes back to the operating system when freed (see ``workers.tune_allocator``), where
+        # thousands of small pieces would leave the heap fragmented after a capped bomb.
+        body = bytearray()
         raw_size = size = 0
         async for raw in response.aiter_raw():
             raw_size += len(raw)
@@ -319,8 +322,8 @@ class Fetcher:
                 size += len(piece)
                 if size > cap:
                     raise FetchError(FetchErrorKind.TOO_LARGE, f"{url} inflates to more than the cap of {cap:,} bytes")
-                chunks.append(piece)
-        return b"".join(chunks)
+                body += piece
+        return bytes(body)
 
     # ------------------------------------------------------------ politeness
 

@@ -63,6 +63,7 @@ from monitor.types import (
     Item,
     ItemUpdate,
     KnownItem,
+    Listing,
     ListingLink,
     MatchResult,
     NextCheck,
@@ -74,7 +75,7 @@ from monitor.types import (
     Validators,
 )
 from monitor.updates import UpdateRules, plan_updates
-from monitor.workers import ParsePool, parse_and_identify
+from monitor.workers import IdentifiedFeed, ParsePool, parse_and_identify
 
 DEFAULT_MAX_ARTICLES = 30
 
@@ -238,11 +239,17 @@ async def poll_source(
                 max_age=decide.max_age(response.headers),
             )
             return await asyncio.to_thread(_commit, source, outcome, [], repo, matcher, context)
-        if source.is_page:
-            harvest = await _read_listing(source, response, state, repo, articles)
+        # The body is parsed and then let go (``_parse`` takes the only reference to it), so a
+        # large feed is not held through the article fetches, matching and storing that follow.
+        headers, final_url, validators = response.headers, response.final_url, response.validators
+        body = _Body(response.body)
+        del response
+        parsed = await _parse(source, body, headers, final_url, state, articles)
+        if isinstance(parsed, IdentifiedFeed):
+            harvest = await _read_feed(source, parsed, validators, repo, articles)
         else:
-            harvest = await _read_feed(source, response, state, repo, articles)
-        return await asyncio.to_thread(_store, source, harvest, response, repo, matcher, started, context)
+            harvest = await _read_listing(source, parsed, validators, state, repo, articles)
+        return await asyncio.to_thread(_store, source, harvest, headers, repo, matcher, started, context)
     except MonitorError as exc:
         outcome = _error_outcome(source.name, exc, time.monotonic() - started)
         try:
@@ -266,19 +273,48 @@ class _Harvest:
     ttl_minutes: int | None = None  # feeds: their <ttl>, which monitor.decide honours
 
 
-async def _read_feed(
-    source: FeedSource, response: Fetched, state: SourceState, repo: Repository, articles: ArticleReader
-) -> _Harvest:
-    feed = await articles.parse_pool.run(
+class _Body:
+    """A fetched body, handed on once: whoever takes it holds the only reference."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def take(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise RuntimeError("the body was already taken")
+        return data
+
+
+async def _parse(
+    source: FeedSource,
+    body: _Body,
+    headers: dict[str, str],
+    final_url: str,
+    state: SourceState,
+    articles: ArticleReader,
+) -> IdentifiedFeed | Listing:
+    pool = articles.parse_pool
+    if source.is_page:
+        assert source.selectors is not None
+        return await pool.run(parse_listing, body.take(), final_url, source.selectors, headers)
+    return await pool.run(
         parse_and_identify,
         source.name,
         source.language,
         state.key_policy,
-        response.body,
-        response.headers,
-        response.final_url,
-        articles.parse_pool.fast_parser,
+        body.take(),
+        headers,
+        final_url,
+        pool.fast_parser,
     )
+
+
+async def _read_feed(
+    source: FeedSource, feed: IdentifiedFeed, validators: Validators, repo: Repository, articles: ArticleReader
+) -> _Harvest:
     triage = await asyncio.to_thread(repo.triage, feed.items)
     new, changed = list(triage.new), triage.changed
     notes = [feed.warning] if feed.warning else []
@@ -291,7 +327,7 @@ async def _read_feed(
     return _Harvest(
         feed.entries,
         new,
-        response.validators,
+        validators,
         "; ".join(notes) or None,
         changed,
         feed.key_policy,
@@ -324,7 +360,12 @@ async def _with_full_text(source: FeedSource, items: list[Item], articles: Artic
 
 
 async def _read_listing(
-    source: FeedSource, response: Fetched, state: SourceState, repo: Repository, articles: ArticleReader
+    source: FeedSource,
+    listing: Listing,
+    validators: Validators,
+    state: SourceState,
+    repo: Repository,
+    articles: ArticleReader,
 ) -> _Harvest:
     """The new articles of a listing page, each read from its own page.
 
@@ -334,10 +375,6 @@ async def _read_listing(
     the next poll, and so are new links over ``max_articles_per_poll``. While any are left the
     listing's validators are not kept, so the next poll reads the listing in full again.
     """
-    assert source.selectors is not None
-    listing = await articles.parse_pool.run(
-        parse_listing, response.body, response.final_url, source.selectors, response.headers
-    )
     if not listing.links:
         raise SelectorError(_no_links_message(source, state))
     candidates = [_listing_item(source, link) for link in listing.links]
@@ -368,8 +405,8 @@ async def _read_listing(
         notes.append(_problems_note(problems, len(batch), ", ".join(fates)))
     if later:
         notes.append(f"{len(later)} more new articles left for the next poll (pages.max_articles_per_poll)")
-    validators = response.validators if not later and not retried else Validators()
-    return _Harvest(len(listing.links), items, validators, "; ".join(notes) or None)
+    kept_validators = validators if not later and not retried else Validators()
+    return _Harvest(len(listing.links), items, kept_validators, "; ".join(notes) or None)
 
 
 def _listing_item(source: FeedSource, link: ListingLink) -> Item:
@@ -427,7 +464,7 @@ def _no_links_message(source: FeedSource, state: SourceState) -> str:
 def _store(
     source: FeedSource,
     harvest: _Harvest,
-    response: Fetched,
+    headers: dict[str, str],
     repo: Repository,
     matcher: Matcher,
     started: float,
@@ -450,7 +487,7 @@ def _store(
         validators=harvest.validators,
         key_policy=harvest.key_policy,
         guid_problem_share=harvest.guid_problem_share,
-        max_age=decide.max_age(response.headers),
+        max_age=decide.max_age(headers),
         ttl_minutes=harvest.ttl_minutes,
     )
     return _commit(source, outcome, matched, repo, matcher, context, plan.updates)

@@ -7,8 +7,11 @@ core, while the event loop keeps fetching and the main process stores and matche
 - Workers are started by a fork server that has imported only this module (the parser and
   ``identity``, not the database, the HTTP client or the matcher), so each stays small.
 - Workers start on the first job: a cycle in which every feed answers 304 starts none.
-- ``workers=0`` runs the job in a thread of this process (one core, tiny configurations), so
-  the event loop is never held up by a parse either way.
+- ``workers=0`` runs the job in a thread of this process (one core, or fewer sources than
+  ``POOL_MIN_SOURCES`` when the number of workers is not configured), so the event loop is
+  never held up by a parse either way.
+- Large documents (``LARGE_BODY_BYTES``) are parsed one at a time, in workers or not: parsing
+  costs several times a document's size, and this bounds how much of it is held at once.
 - A worker that dies (killed, out of memory, a crash in a C extension) costs the feed being
   parsed a ``ParseError``; the pool is replaced for the feeds after it.
 - Workers leave when the process that started them is gone, even if it was killed with
@@ -21,6 +24,7 @@ This module must stay light: everything it imports is imported again by each wor
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import threading
@@ -40,6 +44,15 @@ from monitor.types import Item
 
 T = TypeVar("T")
 MAX_AUTO_WORKERS = 4
+# With fewer sources than this (and ``polling.parse_workers`` not set) feeds are parsed in the
+# main process: a few dozen ordinary feeds parse in well under a second, less than starting the
+# workers takes, and the fork server and each worker would hold tens of MB of their own.
+POOL_MIN_SOURCES = 100
+# Parsing a document costs several times its size (a 9 MB feed: about 35 MB). Documents from
+# this size up are parsed one at a time, whatever the number of workers, so a cycle that meets
+# several large ones holds one large parse at once. Ordinary feeds (tens to hundreds of KB) are
+# far below it and keep every worker busy.
+LARGE_BODY_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +91,40 @@ def parse_and_identify(
     )
 
 
-def default_workers() -> int:
-    """One worker per core, at most ``MAX_AUTO_WORKERS``; none on a single core (no one to share with)."""
+# glibc's malloc serves blocks from this size up with their own mappings, returned to the
+# operating system as soon as they are freed. By default the threshold rises (up to 32 MB) each
+# time such a block is freed, after which a 10 MB body or a parser's large strings come from the
+# heap and their memory stays with the process after the poll: the next large one adds to it.
+MMAP_THRESHOLD_BYTES = 256 * 1024
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
+
+def tune_allocator() -> bool:
+    """Make freed large blocks go back to the OS at once (glibc only; elsewhere nothing changes)."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do their own thing
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+
+
+def default_workers(sources: int | None = None) -> int:
+    """One worker per core, at most ``MAX_AUTO_WORKERS``; none on a single core (no one to share with).
+
+    Given the number of ``sources`` to poll, none below ``POOL_MIN_SOURCES`` either."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cores < 2 else min(cores, MAX_AUTO_WORKERS)
+    if cores < 2 or (sources is not None and sources < POOL_MIN_SOURCES):
+        return 0
+    return min(cores, MAX_AUTO_WORKERS)
 
 
 PARENT_CHECK_SECONDS = 1.0
+
+
+def _start_worker(parent: int) -> None:
+    tune_allocator()
+    _leave_with(parent)
 
 
 def _leave_with(parent: int) -> None:
@@ -113,22 +153,37 @@ def _gone(pid: int) -> bool:
 class ParsePool:
     """``with ParsePool(2) as pool: feed = await pool.run(parse_and_identify, ...)``"""
 
-    def __init__(self, workers: int | None = None, *, fast_parser: bool = True) -> None:
-        self.workers = default_workers() if workers is None else workers
+    def __init__(self, workers: int | None = None, *, fast_parser: bool = True, sources: int | None = None) -> None:
+        self.workers = default_workers(sources) if workers is None else workers
         # Handed to parse_and_identify by the pipeline: False reads every feed with feedparser.
         self.fast_parser = fast_parser
+        tune_allocator()  # parsing in this process (workers=0) and the bodies it fetches
         self._executor: Executor | None = None
+        # One lock per event loop (a lock is bound to the loop it first waited in).
+        self._large: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     def _pool(self) -> Executor:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_leave_with, initargs=(os.getpid(),)
+                self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
             )
         return self._executor
 
     async def run(self, job: Callable[..., T], *args: object) -> T:
+        if sum(len(a) for a in args if isinstance(a, bytes | bytearray)) >= LARGE_BODY_BYTES:
+            async with self._large_lock():
+                return await self._run(job, *args)
+        return await self._run(job, *args)
+
+    def _large_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._large is None or self._large[0] is not loop:
+            self._large = (loop, asyncio.Lock())
+        return self._large[1]
+
+    async def _run(self, job: Callable[..., T], *args: object) -> T:
         if self.workers <= 0:
             return await asyncio.to_thread(job, *args)
         executor = self._pool()

@@ -17,14 +17,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-
-import trafilatura
+from typing import TYPE_CHECKING
 
 from monitor.errors import ParseError
 from monitor.parse.dates import parse_date_text
 from monitor.parse.normalize import MAX_TEXT_CHARS, clean_line
 from monitor.parse.page import date_of, soup_of, text_of
 from monitor.types import Article, Selectors
+
+if TYPE_CHECKING:
+    import trafilatura.settings
 
 _DATE_PARAMS = {"extensive_search": False, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})", re.IGNORECASE)
@@ -66,6 +68,10 @@ def _extract(body: bytes, url: str, headers: Mapping[str, str] | None) -> trafil
     content_type = (headers or {}).get("content-type", "")
     if content_type and not any(t in content_type.lower() for t in ("html", "xml", "text/plain")):
         raise ParseError(f"{url} is not a web page ({content_type})")
+    # Imported on first use: a process (or parse worker) that reads no article pages does not
+    # carry trafilatura and its dictionaries.
+    import trafilatura
+
     try:
         document = trafilatura.bare_extraction(
             _decoded(body, content_type),
