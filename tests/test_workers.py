@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +17,15 @@ import pytest
 
 from monitor.cli import main
 from monitor.errors import ParseError
-from monitor.workers import PARENT_CHECK_SECONDS, IdentifiedFeed, ParsePool, default_workers, parse_and_identify
+from monitor.workers import (
+    LARGE_BODY_BYTES,
+    PARENT_CHECK_SECONDS,
+    POOL_MIN_SOURCES,
+    IdentifiedFeed,
+    ParsePool,
+    default_workers,
+    parse_and_identify,
+)
 from tests.conftest import FIXTURES
 from tests.support.configs import feed_source, write_config
 from tests.support.httpserver import LocalServer
@@ -100,3 +110,38 @@ def _exists(pid: int) -> bool:
             return handle.read().split(")")[-1].split()[0] != "Z"  # a zombie has left already
     except FileNotFoundError:
         return False
+
+
+def test_a_configuration_of_few_sources_parses_in_the_main_process() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers(sources=POOL_MIN_SOURCES - 1) == 0
+    assert default_workers(sources=POOL_MIN_SOURCES) == (0 if cores < 2 else min(cores, 4))
+    assert ParsePool(sources=3).workers == 0
+    assert ParsePool(2, sources=3).workers == 2  # a configured number is honoured
+
+
+class _Overlap:
+    """Counts how many jobs run at once (jobs run in threads of this process with workers=0)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def job(self, body: bytes) -> int:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.05)
+        with self.lock:
+            self.running -= 1
+        return len(body)
+
+
+@pytest.mark.parametrize(("size", "at_once"), [(LARGE_BODY_BYTES, 1), (LARGE_BODY_BYTES - 1, 4)])
+async def test_large_documents_are_parsed_one_at_a_time(size: int, at_once: int) -> None:
+    overlap = _Overlap()
+    pool = ParsePool(0)
+    sizes = await asyncio.gather(*(pool.run(overlap.job, b"x" * size) for _ in range(4)))
+    assert sizes == [size] * 4
+    assert overlap.most == at_once
