@@ -430,7 +430,7 @@ def _catalog(config: Config) -> Catalog:
 
 
 def _snippet_marker(matcher: Matcher) -> Callable[[StoredItem], StoredItem]:
-    """Runs the matcher again on a stored item for its marked snippets (the store keeps plain ones)."""
+    """Runs the matcher again on a stored item without marked snippets (stored before they were kept)."""
 
     def annotate(stored: StoredItem) -> StoredItem:
         if stored.match is None or stored.match.marked_snippets:

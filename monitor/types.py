@@ -141,7 +141,7 @@ class MatchResult:
     topics: tuple[str, ...] = ()
     meeting_level: str | None = None
     rule: str | None = None
-    # The snippets again, with each matched term between ⟦ and ⟧ (for display; not stored).
+    # The snippets again, with each matched term between ⟦ and ⟧ (for display; stored with the match).
     marked_snippets: tuple[str, ...] = ()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,6 +59,25 @@ def test_preview_records_nothing_and_send_sends_what_is_new_once(tmp_path: Path)
         code, listing = run("--config", path, "deliveries")
         assert " desk " in listing and " sent " in listing and "<digest." in listing
     assert len(server.messages) == 1
+
+
+def test_the_digest_shows_the_marked_snippet_stored_with_the_match(tmp_path: Path) -> None:
+    # The poll stored the marks the matcher gave then; rendering does not run the matcher again
+    # (the current profile would mark "dijalog" here, and pick the first sentence).
+    config = delivery_config(tmp_path, [email_subscriber(when_empty="skip")])
+    path = str(tmp_path / "config.yaml")
+    text = "Glavni pregovarači Kosova i Srbije nastavili su dijalog u Briselu. Sastanak je trajao tri sata."
+    stored = replace(match(snippet="Sastanak je trajao tri sata."), marked_snippets=("⟦Sastanak⟧ je trajao tri sata.",))
+    with open_outbox(config, config.database.url) as (_, repo):
+        store(
+            repo,
+            datetime.now(UTC) - timedelta(hours=2),
+            (item("kossev", 1, "Dijalog: novi krug u Briselu", language="sr", text=text), stored),
+        )
+    code, preview = run("--config", path, "digest", "--preview", "--subscriber", "desk")
+    assert code == 0
+    assert "*Sastanak* je trajao tri sata." in preview
+    assert "*dijalog*" not in preview.lower()
 
 
 def test_unknown_subscriber_and_misused_options_are_clear_errors(

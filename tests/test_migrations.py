@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from sqlalchemy import inspect, text
 
 from monitor.cli import main
+from monitor.identity import identify
 from monitor.store import Repository, open_engine
 from monitor.store.migrate import BASELINE_REVISION, alembic_config, differences, head_revision, status
+from monitor.types import FeedEntry, MatchResult, OutcomeStatus, SourceOutcome
 from tests.support.configs import write_config
 
 
@@ -86,3 +90,26 @@ def test_db_upgrade_and_status_commands(tmp_path: Path) -> None:
     out = io.StringIO()
     main(["--config", str(config), "db", "status"], out=out)
     assert "(up to date)" in out.getvalue()
+
+
+def test_matches_stored_before_marked_snippets_were_kept_read_without_them(database_url: str) -> None:
+    engine = open_engine(database_url)
+    try:
+        with Repository(engine) as repo:
+            item = identify("wire", FeedEntry(None, "https://wire.example/a/1", "Title", "Text", None, "en"), "en")
+            marked = MatchResult(True, 4.0, ("Talks.",), (), (), None, "dialogue+both-sides", ("⟦Talks⟧.",))
+            outcome = SourceOutcome("wire", OutcomeStatus.OK)
+            repo.commit_poll(outcome, [(item, marked)], "m1", datetime(2026, 11, 22, tzinfo=UTC))
+        # back to the schema without the column, then forward again: the old row gets [] (the digest
+        # then marks the snippet by running the matcher, as before)
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        with Repository(engine) as repo:
+            assert repo.items(matched_only=True)[0].match == replace(marked, marked_snippets=())
+    finally:
+        engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from monitor.identity import identify
@@ -81,3 +82,18 @@ def test_a_large_poll_is_stored_in_one_go_and_reports_only_what_it_inserted(data
         matched = {s.item.key for s in repo.items(matched_only=True, limit=1000)}
         assert matched == {item.key for n, item in enumerate(items) if n % 3 and n % 2}
         assert repo.source_state("wire").items_total == 200
+
+
+def test_marked_snippets_are_stored_with_the_match(database_url: str) -> None:
+    # The digest shows them as stored: it need not run the matcher again at render time.
+    marked = replace(RELEVANT, marked_snippets=("⟦Chief negotiators⟧ met in ⟦Brussels⟧.",))
+    with Repository(open_engine(database_url)) as repo:
+        item = identify("wire", entry(1, "https://wire.example/a/1"), "en")
+        repo.commit_poll(ok("wire"), [(item, marked)], "m1", NOW)
+        assert repo.items(matched_only=True)[0].match == marked
+        # a rematch that finds the same match with other marks keeps it unchanged but takes the marks
+        stored_id = repo.items(matched_only=True)[0].id
+        remarked = replace(RELEVANT, marked_snippets=("Chief negotiators met in ⟦Brussels⟧.",))
+        summary = repo.replace_matches([(stored_id, remarked)], "m2", NOW)
+        assert (summary.unchanged, summary.updated) == (1, 0)
+        assert repo.items(matched_only=True)[0].match == remarked

@@ -116,8 +116,8 @@ class OutboxSettings:
     policy: DeliveryConfig
     sender: str  # smtp.sender
     max_items: int  # digest.max_items
-    # Gives a stored match its marked snippets (matched terms between ⟦ and ⟧), which the store
-    # does not keep: the CLI passes one that runs the matcher again on the item.
+    # Gives a stored match its marked snippets (matched terms between ⟦ and ⟧) when the store has
+    # none (matches stored before it kept them): the CLI passes one that runs the matcher again.
     annotate: Callable[[StoredItem], StoredItem] | None = None
 
 

@@ -580,6 +580,9 @@ class Repository:
                 elif row is not None:
                     if _same_match(row, match):
                         unchanged += 1
+                        if row.marked_snippets != list(match.marked_snippets):  # a row stored before they were
+                            row.marked_snippets = list(match.marked_snippets)
+                            session.add(row)
                     else:
                         _update_match_row(row, match, matcher_version, now)
                         session.add(row)
@@ -1116,6 +1119,7 @@ def _match_row(item_id: int, match: MatchResult, version: str, now: datetime, no
         item_id=item_id,
         score=match.score,
         snippets=list(match.snippets),
+        marked_snippets=list(match.marked_snippets),
         actors=list(match.actors),
         topics=list(match.topics),
         meeting_level=match.meeting_level,
@@ -1140,6 +1144,7 @@ def _same_match(row: MatchRow, match: MatchResult) -> bool:
 def _update_match_row(row: MatchRow, match: MatchResult, version: str, now: datetime) -> None:
     row.score = match.score
     row.snippets = list(match.snippets)
+    row.marked_snippets = list(match.marked_snippets)
     row.actors = list(match.actors)
     row.topics = list(match.topics)
     row.meeting_level = match.meeting_level
@@ -1171,6 +1176,7 @@ def _stored(row: ItemRow, match: MatchRow | None) -> StoredItem:
             topics=tuple(match.topics),
             meeting_level=match.meeting_level,
             rule=match.rule,
+            marked_snippets=tuple(match.marked_snippets),
         )
     assert row.id is not None
     return StoredItem(id=row.id, item=item, first_seen=row.first_seen_at, match=result)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -100,6 +101,11 @@ class MatchRow(SQLModel, table=True):
     item_id: int = Field(foreign_key="items.id", unique=True)
     score: float
     snippets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The snippets with the matched terms between ⟦ and ⟧, as the digest shows them (so it need not
+    # run the matcher again). Rows stored before this column have [] (the digest then re-matches).
+    marked_snippets: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
     actors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     meeting_level: str | None = Field(default=None, max_length=40)
