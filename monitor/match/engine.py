@@ -268,9 +268,12 @@ class Matcher:
     def _nothing_found_counts(self, found: Sequence[Found]) -> bool:
         """``_nothing_to_count`` on the terms found rather than on first words (see there)."""
         roles = self._roles
-        seen = {roles[id(f.entry)] for f in found}
-        if "counts" in seen:
-            return False
+        seen = set()
+        for f in found:
+            role = roles[id(f.entry)]
+            if role == "counts":  # most analysed items: stop at the first
+                return False
+            seen.add(role)
         kosovo, serbia, eu = "kosovo" in seen, "serbia" in seen, "eu" in seen
         if (kosovo and serbia) or (eu and "context-topic" in seen):
             return False
@@ -287,7 +290,7 @@ class Matcher:
         explaining: bool,
     ) -> Explanation:
         starts = sentence_starts(body)
-        located = [(f, bisect_right(starts, f.start) - 1) for f in found]
+        located = [(f, bisect_right(starts, f[1]) - 1) for f in found]  # f[1]: f.start, without a lookup
         evidence, ignored = self._weigh(located, folded, explaining)
         evidence, far = _best_window(evidence)
         if explaining:

@@ -75,7 +75,6 @@ def compile_term(text: str, endings: Sequence[bytes]) -> list[WordSpec]:
 # How a term is checked after its first word (see TermIndex.find). A term limited to some
 # languages has _LIMITED added.
 _FIRST_ONLY, _NEXT_WORD_ONLY, _NEXT_WORD_THEN, _PATTERN, _LIMITED = 0, 1, 2, 3, 4
-_NEXT_WORD = re.compile(rb" *([^ ]+)")
 
 # (entry, how, pattern): the pattern of the words after the first (_PATTERN) or after the second
 Check = tuple[Entry, int, "re.Pattern[bytes] | None"]
@@ -148,19 +147,22 @@ class TermIndex:
         found: list[Found] = []
         append = found.append
         plans = self._plans
-        next_word = _NEXT_WORD.match
+        count = len(words)
         new = tuple.__new__  # NamedTuple's own __new__ is a Python call: ~20 Found per item
         for i in hits:
             _, size, by_next, checks, only_one_word = plans[words[i]]
             at = offsets[i] + i  # the start of word i: the words before it and one space after each
             end = at + size
-            before = len(found)
             second: tuple[int, int] = (0, 0)
-            if not only_one_word:
-                m = next_word(folded, end)
-                if m is not None:
-                    checks = by_next.get(m.group(1), checks)
-                    second = m.span(1)
+            if not only_one_word:  # the next word: runs of spaces left empty words between
+                j = i + 1
+                while j < count and not words[j]:
+                    j += 1
+                if j < count:
+                    second = (offsets[j] + j, offsets[j + 1] + j)
+                    checks = by_next.get(words[j], checks)
+            several = len(checks) > 1
+            before = len(found) if several else 0
             for entry, how, rest in checks:
                 if how >= _LIMITED:
                     if language is not None and language not in entry.languages:
@@ -179,7 +181,7 @@ class TermIndex:
                         )
                         spans += tuple(after.span(i) for i in range(1, rest.groups + 1))
                         append(new(Found, (entry, at, spans[-1][1], spans)))
-            if len(found) - before > 1:  # several terms at one place: the longer first
+            if several and len(found) - before > 1:  # several terms at one place: the longer first
                 found[before:] = sorted(found[before:], key=_longer_first)
         return found
 

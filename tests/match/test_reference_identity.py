@@ -1,8 +1,9 @@
 """The fast matcher gives exactly the results of the frozen reference (tests/match/reference.py).
 
 Speed work on the engine must not change a single decision, score, rule, topic, actor, meeting
-level or snippet, nor what ``monitor explain`` prints. Both engines run on the whole labelled set
-and on a few thousand seeded generated items: leads stitched into long items, the same items in
+level or snippet, nor what ``monitor explain`` prints. Both engines run on the whole labelled sets
+(eval, eval_blind, eval_blind2) and on a few thousand seeded generated items: leads stitched into
+long items, the same items in
 Cyrillic, upper case and without diacritics, long items, feed-like stories from the bench
 generator, and word soups of profile terms. Any difference fails, with the item that shows it.
 Sentence breaks (a regular expression now, a loop before) are compared on Hypothesis texts.
@@ -30,7 +31,7 @@ from tests.match import reference
 from tests.match.translit import to_cyrillic
 from tests.support.configs import DEFAULT_CONFIG
 
-LABELLED_SETS = [Path(__file__).parent / "eval", Path(__file__).parent / "eval_blind"]
+LABELLED_SETS = [Path(__file__).parent / name for name in ("eval", "eval_blind", "eval_blind2")]
 Item = tuple[str, str, str | None]
 
 
