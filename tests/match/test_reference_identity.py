@@ -3,10 +3,10 @@
 Speed work on the engine must not change a single decision, score, rule, topic, actor, meeting
 level or snippet, nor what ``monitor explain`` prints. Both engines run on the whole labelled sets
 (eval, eval_blind, eval_blind2) and on a few thousand seeded generated items: leads stitched into
-long items, the same items in
-Cyrillic, upper case and without diacritics, long items, feed-like stories from the bench
-generator, and word soups of profile terms. Any difference fails, with the item that shows it.
-Sentence breaks (a regular expression now, a loop before) are compared on Hypothesis texts.
+long items, the same items in Cyrillic, upper case and without diacritics, long items, feed-like
+stories from the bench generator, word soups of profile terms, and every combination of the words
+that only support evidence. Any difference fails, with the item that shows it. Sentence breaks (a
+regular expression now, a loop before) are compared on Hypothesis texts.
 """
 
 from __future__ import annotations
