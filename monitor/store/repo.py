@@ -14,9 +14,10 @@ writers, so one UPDATE is enough there), which expires if that replica dies.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -102,9 +103,19 @@ class Repository:
         self.cluster_rules = cluster_rules or ClusterRules()
         self._retry_delays = tuple(retry_delays)
         self._sleep = sleep
+        # SQLite has one writer at a time. A poll's threads that all write at once would wait in
+        # SQLite's busy handler, which is not a queue: under a long run of writes (a cold cycle of
+        # 1,000 feeds) one can lose the race past the busy timeout and its poll fails with
+        # "database is locked". Writers of this process queue here instead, with no time limit;
+        # the busy timeout still covers other processes. PostgreSQL has row locks: no queue.
+        self._sqlite_writer = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _writer(self) -> AbstractContextManager[object]:
+        """This process's turn to write (SQLite), or nothing to wait for (PostgreSQL)."""
+        return self._sqlite_writer if self._sqlite_writer is not None else nullcontext()
 
     def __enter__(self) -> Repository:
         return self
@@ -281,7 +292,7 @@ class Repository:
         prints = {item.key: fingerprint(item.title, item.text) for item, _ in new_items}
 
         def transaction() -> list[Item]:
-            with self._session() as session:
+            with self._writer(), self._session() as session:
                 if new_items or updates:
                     # First thing in the transaction, before any row is locked: writers then always
                     # take the story lock before row locks, and cannot deadlock on each other.
