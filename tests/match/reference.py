@@ -219,6 +219,12 @@ _ANCHOR_RULES = frozenset(
 # Supporting evidence counts only within this many sentences of an anchor (or in the title):
 # weak signals scattered over a long article do not add up to a mention of the dialogue.
 WINDOW_SENTENCES = 2
+# A long article (title included) whose only contact with the dialogue is one sentence outside its
+# headline and first sentences, naming none of its topics or people, is about something else: an
+# election report that says in passing that the dialogue is stalled.
+LONG_ITEM_SENTENCES = 8
+LEAD_SENTENCES = 3
+PASSING_MENTION = "a passing mention: one sentence of a long article, nothing in its headline or lead"
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +303,9 @@ class Matcher:
         ignored += [Ignored(f"{e.reason}, but far from the main mention", e.finding, e.sentence) for e in far]
         score = round(sum(e.points for e in evidence), 2)
         relevant = score >= self.profile.threshold and any(e.anchor for e in evidence)
+        if relevant and len(sentences) >= LONG_ITEM_SENTENCES and _passing_mention(evidence):
+            relevant = False
+            ignored += [Ignored(PASSING_MENTION, e.finding, e.sentence) for e in evidence if e.sentence > 0]
         rule = _rule(evidence, self.profile.threshold) if relevant else None
         counted = [e.finding for e in evidence]
         topics = _unique(f.entry.group for f in counted if f.entry.kind in ("topic", "topic-context"))
@@ -371,11 +380,11 @@ class Matcher:
             else:
                 live.append((f, s))
 
-        # A headline about another dialogue ("Inter-party dialogue…", "Strategic dialogue of Serbia and
-        # the US") sets the sense of the whole item: its later dialogue and talks words are that one's,
-        # unless the item names both parties.
-        headline_elsewhere = len(item_sides) < 2 and any(
-            i.sentence == 0 and i.finding.entry.kind in ("dialogue", "talks") for i in ignored
+        # A headline about another dialogue or country ("Inter-party dialogue…", "Strategic dialogue of
+        # Serbia and the US", "Belgrade and Podgorica…") sets the sense of the whole item: its later
+        # dialogue and talks words are that one's, unless the item names both parties.
+        headline_elsewhere = len(item_sides) < 2 and (
+            0 in other or any(i.sentence == 0 and i.finding.entry.kind in ("dialogue", "talks") for i in ignored)
         )
         if headline_elsewhere and not any(f.entry.kind == "dialogue" and s == 0 for f, s in live):
             for f, s in [(f, s) for f, s in live if f.entry.kind in ("dialogue", "talks")]:
@@ -425,16 +434,16 @@ class Matcher:
                         s,
                     )
                 )
-            elif here and (len(item_sides) >= 2 or eu or envoys):
+            elif here and (envoys or _near(s, eu) or any(_near(s, {t}) for t, o in sides.items() if o - here)):
                 graded.append(
                     Evidence(
                         w.dialogue_one_side, "dialogue+side", f"dialogue word with {_one(here)} in the sentence", f, s
                     )
                 )
             elif here:
-                # One party alone, no other party and no EU anywhere: a domestic, strategic or film
+                # One party alone, no other party and no EU nearby: a domestic, strategic or film
                 # "dialogue" as often as the Kosovo–Serbia one.
-                reason = f"dialogue word with {_one(here)}, but the item names neither the other party nor the EU"
+                reason = f"dialogue word with {_one(here)}, but neither the other party nor the EU is near"
                 graded.append(Evidence(w.dialogue_in_item, "dialogue", reason, f, s))
             elif s in eu and frame:
                 graded.append(Evidence(w.dialogue_eu, "dialogue+eu", "dialogue word with the EU in the sentence", f, s))
@@ -631,6 +640,27 @@ def _best_window(evidence: Sequence[Evidence]) -> tuple[list[Evidence], list[Evi
             best, best_points = near, points
     kept = {id(e) for e in best}
     return best, [e for e in evidence if id(e) not in kept]
+
+
+def _near(sentence: int, others: Iterable[int]) -> bool:
+    """Whether any of ``others`` is the title or within the evidence window of ``sentence``."""
+    return any(o == 0 or abs(o - sentence) <= WINDOW_SENTENCES for o in others)
+
+
+def _passing_mention(evidence: Sequence[Evidence]) -> bool:
+    """The dialogue in one sentence of a long article, outside its headline and lead, with none of
+    its agreements, envoys, negotiators or meeting levels, and no topic of it in that sentence
+    (an "electricity bill" a few sentences away does not make an election report about it)."""
+    anchored = {e.sentence for e in evidence if e.anchor}
+    if len(anchored) != 1:
+        return False
+    [sentence] = anchored
+    if sentence <= LEAD_SENTENCES or any(e.rule.startswith(_SUBSTANTIVE) for e in evidence):
+        return False
+    return not any(e.rule.startswith("topic:") and e.sentence == sentence for e in evidence)
+
+
+_SUBSTANTIVE = ("strong-topic:", "envoy:", "negotiator:", "level:")
 
 
 def _one_process_word_per_sentence(evidence: Sequence[Evidence]) -> list[Evidence]:

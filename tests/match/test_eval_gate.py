@@ -18,6 +18,9 @@ EVAL_SET = Path(__file__).parent / "eval"
 # Written by another author without seeing the rules (README, "Matching", "Measured"): 0.913 / 0.984
 # overall when it arrived; the rules were then corrected on its errors, so it is no longer unseen.
 BLIND_SET = Path(__file__).parent / "eval_blind"
+# A third author's set, mostly full articles, also written blind: 0.873 / 1.000 when it arrived,
+# then 0.960 / 1.000 after the rules were corrected on its errors (two false alarms left).
+BLIND_SET_2 = Path(__file__).parent / "eval_blind2"
 # Measured on 2026-11-22: precision 1.000 and recall 1.000 in every language on both sets.
 PRECISION_FLOOR = 0.97
 RECALL_FLOOR = 0.97
@@ -32,6 +35,11 @@ def scores(matcher: Matcher) -> dict[str, Scores]:
 @pytest.fixture(scope="module")
 def blind_scores(matcher: Matcher) -> dict[str, Scores]:
     return evaluate(matcher, load_labelled([BLIND_SET]))
+
+
+@pytest.fixture(scope="module")
+def articles_scores(matcher: Matcher) -> dict[str, Scores]:
+    return evaluate(matcher, load_labelled([BLIND_SET_2]))
 
 
 def test_the_labelled_set_is_large_enough_and_hard_enough() -> None:
@@ -61,4 +69,20 @@ def test_precision_and_recall_on_the_second_authors_set_stay_above_the_floor(
     wrong = [f"{e.item.id}: {e.item.title}" for e in s.errors]
     assert s.total >= 35
     assert s.precision >= PRECISION_FLOOR, f"precision {s.precision:.3f} in {language}; wrong: {wrong}"
+    assert s.recall >= RECALL_FLOOR, f"recall {s.recall:.3f} in {language}; wrong: {wrong}"
+
+
+# Measured 2026-11-22 on the article set: en 1.000/1.000, sq 0.923/1.000, sr-Cyrl 0.923/1.000,
+# sr-Latn 1.000/1.000; the floor keeps one more false alarm per language from failing CI, no more.
+ARTICLES_PRECISION_FLOOR = 0.85
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_precision_and_recall_on_full_articles_stay_above_the_floor(
+    articles_scores: dict[str, Scores], language: str
+) -> None:
+    s = articles_scores[language]
+    wrong = [f"{e.item.id}: {e.item.title}" for e in s.errors]
+    assert s.total >= 30
+    assert s.precision >= ARTICLES_PRECISION_FLOOR, f"precision {s.precision:.3f} in {language}; wrong: {wrong}"
     assert s.recall >= RECALL_FLOOR, f"recall {s.recall:.3f} in {language}; wrong: {wrong}"

@@ -111,3 +111,60 @@ def test_local_spellings_of_envoys_and_of_mediation_are_found(matcher: Matcher) 
     assert mediated.relevant
     premier = matcher.match("Macut: Srbija ostaje u dijalogu sa Prištinom", "", "sr")
     assert premier.relevant and "macut" in premier.actors
+
+
+_ELECTION = [
+    "PRISTINA — Voters in Kosovo went to the polls on Sunday in a calm election, the central commission said.",
+    "Turnout by early afternoon was a little over thirty percent, similar to the last vote.",
+    "The governing movement campaigned on jobs, pensions and a cleaner public administration.",
+    "Its rivals promised new roads, cheaper electricity bills and help for young families who want to stay.",
+    "{passage}",
+    "Observers reported long queues at several polling stations in the capital but no serious incidents.",
+    "Results from the diaspora, who vote by post, will take about a week to count.",
+    "Coalition building is expected to last well into the spring.",
+]
+
+
+def test_a_passing_mention_in_a_long_article_about_something_else_is_not_enough(matcher: Matcher) -> None:
+    title = "Kosovo votes in snap parliamentary election"
+    passing = "Opposition leaders said the stalled dialogue with Serbia had cost Kosovo friends abroad."
+    result = matcher.match(title, " ".join(_ELECTION).format(passage=passing), "en")
+    assert not result.relevant
+    explained = matcher.explain(title, " ".join(_ELECTION).format(passage=passing), "en")
+    assert any("passing mention" in i.reason for i in explained.ignored)
+    # A sentence that names what the dialogue is about is a development an editor wants.
+    substantive = "Both main parties said they would not form the Association of Serb-majority municipalities."
+    assert matcher.match(title, " ".join(_ELECTION).format(passage=passing + " " + substantive), "en").relevant
+    # The same passing sentence in a short item is its whole point.
+    assert matcher.match(title, passing, "en").relevant
+
+
+def test_a_headline_about_another_country_sets_the_sense_of_the_item(matcher: Matcher) -> None:
+    result = matcher.match(
+        "Beograd i Podgorica ponovo razmenjuju ambasadore",
+        "Ministri su se sastali u Herceg Novom. Ministar spoljnih poslova Srbije Marko Đurić rekao je da je otvoren "
+        "novi dijalog dve države na putu ka EU.",
+        "sr",
+    )
+    assert not result.relevant
+
+
+def test_one_party_and_dialogue_need_the_other_party_or_the_eu_nearby_not_anywhere(matcher: Matcher) -> None:
+    sentences = [
+        "Vlada Srbije predstavila je program rada u Skupštini.",
+        "Premijer je rekao da će Vlada Srbije, kako je tražio i predsednik Vučić, biti vlada dijaloga i smirenja.",
+        "Najavljeno je povećanje plata i penzija.",
+        "Biće izgrađeno više novih bolnica.",
+        "Opozicija je program nazvala spiskom želja.",
+        "Na kraju je pomenuo i građane na Kosovu.",
+    ]
+    assert not matcher.match("Program nove vlade", " ".join(sentences), "sr").relevant
+
+
+def test_talks_words_next_to_conditions_are_funding_or_accession_conditions(matcher: Matcher) -> None:
+    result = matcher.match(
+        "Kosovo gets first EU payment for energy and broadband",
+        "Pristina received the money after the European Commission said Kosovo had met the initial conditions.",
+        "en",
+    )
+    assert not result.relevant
