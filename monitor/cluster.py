@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -48,6 +48,7 @@ MIN_SHINGLES = 6
 SHORT_TEXT_WORDS = 25
 
 _WORDS = struct.Struct(f"<{NUM_HASHES}I")
+_BAND_KEYS = struct.Struct(f"<{BANDS}q")
 
 
 def words(text: str) -> list[str]:
@@ -65,25 +66,37 @@ def shingles(title: str, text: str) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """What is kept of an item's lead to compare it with others.
+    """What is kept of an item's lead to compare it with others, packed.
 
     ``shingles``: 32-bit ids of its distinct word 3-shingles, stored (≈400 bytes) so that candidates
-    are compared *exactly*; ``signature``: its MinHash, from which the band keys are taken.
+    are compared *exactly*; ``signature``: its MinHash, from which the ``bands`` (LSH keys) are taken.
+    Kept as bytes (under 1 KB an item): fingerprints are taken where items are parsed (the parse
+    workers) and may wait with their items for the store, hundreds of sources' worth in a cold cycle.
     """
 
-    shingles: frozenset[int]
-    signature: tuple[int, ...]
+    packed_shingles: bytes  # the ids sorted, 32-bit little-endian: as stored in story_items
+    packed_signature: bytes  # NUM_HASHES x 32-bit
+    packed_bands: bytes  # BANDS x signed 64-bit
+
+    @property
+    def shingles(self) -> frozenset[int]:
+        return frozenset(shingle_ids(self.packed_shingles))
+
+    @property
+    def signature(self) -> tuple[int, ...]:
+        return _WORDS.unpack(self.packed_signature)
 
     @property
     def size(self) -> int:
-        return len(self.shingles)
+        return len(self.packed_shingles) // 4
 
     def shingles_bytes(self) -> bytes:
-        return struct.pack(f"<{self.size}I", *sorted(self.shingles))
+        return self.packed_shingles
 
 
-def shingles_from_bytes(data: bytes) -> frozenset[int]:
-    return frozenset(struct.unpack(f"<{len(data) // 4}I", data))
+def shingle_ids(data: bytes) -> tuple[int, ...]:
+    """A stored item's shingle ids (distinct, as ``Fingerprint.shingles_bytes`` wrote them)."""
+    return struct.unpack(f"<{len(data) // 4}I", data)
 
 
 def fingerprint(title: str, text: str) -> Fingerprint | None:
@@ -91,20 +104,29 @@ def fingerprint(title: str, text: str) -> Fingerprint | None:
     found = shingles(title, text)
     if len(found) < MIN_SHINGLES:
         return None
-    rows = [_WORDS.unpack(hashlib.shake_128(s.encode()).digest(_WORDS.size)) for s in found]
+    unpack, size, shake = _WORDS.unpack, _WORDS.size, hashlib.shake_128
+    rows = [unpack(shake(s.encode()).digest(size)) for s in found]
     # Word 0 of each shingle's digest is its id; words 0..39 are its values under the 40 hash functions.
-    return Fingerprint(frozenset(row[0] for row in rows), tuple(map(min, zip(*rows, strict=True))))
+    ids = sorted({row[0] for row in rows})
+    signature = tuple(map(min, zip(*rows, strict=True)))
+    return Fingerprint(
+        struct.pack(f"<{len(ids)}I", *ids), _WORDS.pack(*signature), _BAND_KEYS.pack(*_band_keys(signature))
+    )
 
 
 def band_keys(fp: Fingerprint) -> tuple[int, ...]:
     """One signed 64-bit key per band: items sharing any key are candidates for the same story."""
+    return _BAND_KEYS.unpack(fp.packed_bands)
+
+
+def _band_keys(signature: tuple[int, ...]) -> list[int]:
     keys = []
     for band in range(BANDS):
-        values = fp.signature[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
+        values = signature[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
         salt = struct.pack("<HH", FINGERPRINT_VERSION, band)
         digest = hashlib.blake2b(salt + struct.pack(f"<{ROWS_PER_BAND}I", *values), digest_size=8).digest()
         keys.append(int.from_bytes(digest, "little", signed=True))
-    return tuple(keys)
+    return keys
 
 
 def estimated_jaccard(a: Fingerprint, b: Fingerprint) -> float:
@@ -139,7 +161,8 @@ class ClusterRules:
 class Candidate:
     story_id: int
     item_id: int
-    shingles: frozenset[int]
+    # Distinct shingle ids, as stored (``shingle_ids``): compared as they come, without a set of their own.
+    shingles: Collection[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +173,21 @@ class Assignment:
 
 
 def best_story(fp: Fingerprint, candidates: Iterable[Candidate], rules: ClusterRules) -> Assignment | None:
-    """The story of the most similar candidate that passes the rules, or None for a new story."""
+    """The story of the most similar candidate that passes the rules, or None for a new story.
+
+    Scores are ``jaccard`` and ``overlap``, from one intersection per candidate: |A ∪ B| is
+    |A| + |B| - |A ∩ B| (the ids of each side are distinct), so the floats are the same.
+    """
     best: Assignment | None = None
+    mine = fp.shingles
+    size = len(mine)
     for candidate in candidates:
-        if jaccard(fp.shingles, candidate.shingles) < rules.min_jaccard:
+        theirs = len(candidate.shingles)
+        common = len(mine.intersection(candidate.shingles))
+        union = size + theirs - common
+        if (common / union if union else 0.0) < rules.min_jaccard:
             continue
-        score = overlap(fp.shingles, candidate.shingles)
+        score = common / min(size, theirs) if size and theirs else 0.0
         if score >= rules.min_overlap and (best is None or score > best.score):
             best = Assignment(candidate.story_id, candidate.item_id, score)
     return best

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from monitor import decide
+from monitor.cluster import Fingerprint
 from monitor.decide import PollingPolicy
 from monitor.errors import (
     FetchError,
@@ -271,6 +272,8 @@ class _Harvest:
     key_policy: str | None = None  # feeds: how their items were keyed (see identity.KeyPolicy)
     guid_problem_share: float | None = None
     ttl_minutes: int | None = None  # feeds: their <ttl>, which monitor.decide honours
+    # Feeds: fingerprints of new items taken by the parse workers (by key); the store takes the rest.
+    fingerprints: dict[str, Fingerprint | None] = field(default_factory=dict)
 
 
 class _Body:
@@ -333,7 +336,18 @@ async def _read_feed(
         feed.key_policy,
         feed.guid_problem_share,
         feed.ttl_minutes,
+        _parsed_fingerprints(feed, new),
     )
+
+
+def _parsed_fingerprints(feed: IdentifiedFeed, new: Sequence[Item]) -> dict[str, Fingerprint | None]:
+    """The worker's fingerprints of the ``new`` items that are still as parsed.
+
+    An item given its article's text (``full_text``), or a duplicate key whose other entry was
+    kept, differs from the parsed one: its fingerprint is left for the store to take.
+    """
+    parsed = {item.key: (item, fp) for item, fp in zip(feed.items, feed.fingerprints, strict=False)}
+    return {item.key: found[1] for item in new if (found := parsed.get(item.key)) is not None and found[0] == item}
 
 
 async def _with_full_text(source: FeedSource, items: list[Item], articles: ArticleReader) -> tuple[list[Item], str]:
@@ -490,7 +504,7 @@ def _store(
         max_age=decide.max_age(headers),
         ttl_minutes=harvest.ttl_minutes,
     )
-    return _commit(source, outcome, matched, repo, matcher, context, plan.updates)
+    return _commit(source, outcome, matched, repo, matcher, context, plan.updates, harvest.fingerprints)
 
 
 def _commit(
@@ -501,6 +515,7 @@ def _commit(
     matcher: Matcher,
     context: PollContext,
     updates: Sequence[ItemUpdate] = (),
+    fingerprints: dict[str, Fingerprint | None] | None = None,
 ) -> SourceOutcome:
     """Record the poll, and with a policy its next check, in one transaction."""
     now = context.clock()
@@ -521,6 +536,7 @@ def _commit(
         plan if policy else None,
         lease_owner=context.lease_owner,
         updates=updates,
+        fingerprints=fingerprints,
     )
     if len(inserted) != outcome.new_items:  # another writer stored some of them first
         keys = {i.key for i in inserted}

@@ -1,4 +1,4 @@
-"""The CPU-bound half of polling a feed (parse, then identify), and the process pool that runs it.
+"""The CPU-bound half of polling a feed (parse, identify, fingerprint), and the process pool that runs it.
 
 A cold cycle over many feeds is nearly all parsing, and parsing is pure Python: one process can
 use one core. ``ParsePool`` runs ``parse_and_identify`` in worker processes so a poll uses every
@@ -37,6 +37,7 @@ from functools import partial
 from types import TracebackType
 from typing import Self, TypeVar
 
+from monitor.cluster import Fingerprint, fingerprint
 from monitor.errors import ParseError
 from monitor.identity import KeyPolicy, check_guids, choose_key_policy, identify
 from monitor.parse.feed import parse_feed
@@ -65,6 +66,9 @@ class IdentifiedFeed:
     key_policy: str
     guid_problem_share: float | None
     ttl_minutes: int | None = None  # the feed's <ttl>, which monitor.decide honours
+    # One per item, of its title and text as parsed (monitor.cluster): storing is the main
+    # process's bottleneck in a cold cycle, so this CPU work is done here, beside the parse.
+    fingerprints: tuple[Fingerprint | None, ...] = ()
 
 
 def parse_and_identify(
@@ -88,6 +92,7 @@ def parse_and_identify(
         key_policy=policy.value,
         guid_problem_share=guids.share if guids.entries else None,
         ttl_minutes=parsed.ttl_minutes,
+        fingerprints=tuple(fingerprint(item.title, item.text) for item in items),
     )
 
 

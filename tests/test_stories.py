@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL, through ``Repository.commit_poll`` as polls do.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import sqlite3
@@ -95,6 +96,104 @@ def test_cyrillic_latin_and_diacritic_free_copies_are_one_story(tmp_path: Path) 
         [story] = repo.stories()
     assert story.lead is not None and story.lead.source == "rts", "the first item stored leads the story"
     assert [c.source for c in story.outlets] == ["rts", "b92", "kossev", "novosti"]
+
+
+def stored_clustering(db: Path, articles: list[Article]) -> tuple[list[list[str]], str]:
+    """The stories as groups of article ids (each group led by its story's lead), and a digest of
+    every clustering row as stored: shingle ids, band keys, similar item and score, story sizes,
+    which match was news."""
+    ids = {a.url: a.id for a in articles}
+    con = sqlite3.connect(db)
+    try:
+        article = {item_id: ids[url] for item_id, url in con.execute("select id, url from items")}
+        rows = con.execute(
+            "select si.item_id, s.lead_item_id, si.similar_item_id, si.similarity, si.shingle_ids, si.shingle_count,"
+            " s.size, s.notified, si.at from story_items si join stories s on s.id = si.story_id"
+        ).fetchall()
+        bands = con.execute("select item_id, day, band_key, at_epoch from story_bands").fetchall()
+        news = con.execute("select item_id, notify from matches").fetchall()
+    finally:
+        con.close()
+    groups: dict[str, list[str]] = {}
+    for item_id, lead, *_ in sorted(rows, key=lambda r: (r[1] != r[0], article[r[0]])):
+        groups.setdefault(article[lead], []).append(article[item_id])
+    described = sorted(
+        (article[i], article[lead], article.get(similar), score, (blob or b"").hex(), count, size, notified, at)
+        for i, lead, similar, score, blob, count, size, notified, at in rows
+    )
+    described_bands = sorted((article[i], day, key, epoch) for i, day, key, epoch in bands)
+    described_news = sorted((article[i], notify) for i, notify in news)
+    digest = hashlib.sha256(repr((described, described_bands, described_news)).encode()).hexdigest()
+    return sorted(groups.values()), digest
+
+
+# What the store made of the fixture articles before the clustering was sped up (fingerprints in
+# the parse workers, one set intersection per candidate): the speed-ups must not change a row.
+PINNED_STORIES = {
+    "one poll per article": [
+        ["s1-wire", "s1-extended", "s1-headline", "s1-summary", "s1-trimmed"],
+        ["s10-lat", "s10-cyr"],
+        ["s11-wire", "s11-eurowatch", "s11-intro"],
+        ["s12-spokes"],
+        ["s13-srpskalista"],
+        ["s14-followup"],
+        ["s2-wire", "s2-copy"],
+        ["s3-cyrillic", "s3-ascii", "s3-cyrillic-trimmed", "s3-latin"],
+        ["s4-koha", "s4-express", "s4-telegrafi"],
+        ["s5-koha", "s5-kallxo"],
+        ["s6-cyr", "s6-lat"],
+        ["s7-wire", "s7-rfe", "s7-truncated"],
+        ["s8-paraphrase"],
+        ["s8-wire", "s8-insight"],
+        ["s9-traffic"],
+        ["x1-sport"],
+        ["x2-econ"],
+    ],
+    "one poll per outlet": [
+        ["s1-wire", "s1-extended", "s1-headline", "s1-summary", "s1-trimmed"],
+        ["s10-lat", "s10-cyr"],
+        ["s11-wire", "s11-eurowatch", "s11-intro"],
+        ["s12-spokes"],
+        ["s13-srpskalista"],
+        ["s14-followup"],
+        ["s2-wire", "s2-copy"],
+        ["s3-latin", "s3-ascii", "s3-cyrillic", "s3-cyrillic-trimmed"],
+        ["s4-express", "s4-koha", "s4-telegrafi"],
+        ["s5-kallxo", "s5-koha"],
+        ["s6-lat", "s6-cyr"],
+        ["s7-wire", "s7-rfe", "s7-truncated"],
+        ["s8-paraphrase"],
+        ["s8-wire", "s8-insight"],
+        ["s9-traffic"],
+        ["x1-sport"],
+        ["x2-econ"],
+    ],
+}
+PINNED_ROWS = {
+    "one poll per article": "b442cacb740f8f7d00cf19f3e32e2f478d8b05498da6c508d4237ba61ac60219",
+    "one poll per outlet": "1ebafefabaed3ceed4d668079f0ad9c0025d48d335ddbeaec725482f00ad3680",
+}
+
+
+@pytest.mark.parametrize("arrival", ["one poll per article", "one poll per outlet"])
+def test_the_clustering_outcome_is_pinned(tmp_path: Path, arrival: str) -> None:
+    """Cross-posted copies in Cyrillic, Latin and without diacritics, trimmed leads, other stories:
+    the same stories, and the same rows, as before the clustering was made faster."""
+    articles = sorted(load_articles(), key=lambda a: a.published)
+    db = tmp_path / "s.db"
+    with Repository(open_engine(f"sqlite:///{db}")) as repo:
+        if arrival == "one poll per article":
+            for a in articles:
+                store_one(repo, a, RELEVANT_MATCH if a.story.startswith("s") else IRRELEVANT)
+        else:  # several items per poll: an item must also find the copies stored earlier in its poll
+            for source in sorted({a.source for a in articles}):
+                batch = [a for a in articles if a.source == source]
+                outcome = SourceOutcome(source, OutcomeStatus.OK, entries=len(batch), new_items=len(batch))
+                items = [(a.item(), RELEVANT_MATCH if a.story.startswith("s") else IRRELEVANT) for a in batch]
+                repo.commit_poll(outcome, items, "m1", datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    stories, digest = stored_clustering(db, articles)
+    assert stories == PINNED_STORIES[arrival]
+    assert digest == PINNED_ROWS[arrival], "the stories are the same, but a stored row differs"
 
 
 def test_two_meetings_a_week_apart_and_same_day_statements_stay_apart(tmp_path: Path) -> None:
@@ -253,6 +352,38 @@ def test_monitor_stories_lists_each_story_once_with_its_outlets(server: LocalSer
     later = io.StringIO()
     main(["--config", str(config), "stories", "--since", "2099-01-01"], out=later)
     assert later.getvalue().strip() == "no stories since then"
+
+
+def test_a_full_text_item_joins_the_story_of_its_article_text_not_of_its_summary(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    """The parse workers fingerprint items as parsed; an item whose text is then replaced by its
+    linked article (``full_text``) must be fingerprinted on the article's text."""
+    articles = by_id(load_articles())
+    cyrillic, latin = articles["s3-cyrillic"], articles["s3-latin"]
+    page = server.add(
+        "/b92/s3-latin",
+        f"<html lang='sr'><body><article><h1>{latin.title}</h1><p>{latin.text}</p></article></body></html>",
+        content_type="text/html; charset=utf-8",
+    )
+    summary = Article(**{**latin.__dict__, "url": page, "text": "Petković o sastanku u Briselu, više u tekstu."})
+    sources = [
+        feed_source("rts", server.add("/rts.xml", _rss([cyrillic])), "sr"),
+        feed_source("b92", server.add("/b92.xml", _rss([summary])), "sr", full_text=True),
+    ]
+    config = write_config(tmp_path, sources)
+    assert main(["--config", str(config), "poll", "--once"], out=io.StringIO()) == 0
+
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    try:
+        rows = db.execute(
+            "select i.source, i.text, si.story_id from items i join story_items si on si.item_id = i.id"
+        ).fetchall()
+    finally:
+        db.close()
+    story = {source: story_id for source, _, story_id in rows}
+    assert any(source == "b92" and text.startswith("Šef Kancelarije") for source, text, _ in rows), rows
+    assert story["b92"] == story["rts"], "the article's text is a copy of the Cyrillic dispatch"
 
 
 class _CrashOnSecondStory(Repository):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from monitor.cluster import fingerprint
 from monitor.errors import ParseError
 from monitor.workers import (
     LARGE_BODY_BYTES,
@@ -44,6 +45,20 @@ async def test_workers_give_the_same_items_as_the_main_process() -> None:
         pooled = [await pool.run(parse_and_identify, *_parse(name)) for name in FEEDS]
     assert pooled == inline
     assert all(isinstance(feed, IdentifiedFeed) and feed.items for feed in pooled)
+    # Each item comes with its fingerprint, taken on its text as parsed, for the store to use.
+    for feed in pooled:
+        assert feed.fingerprints == tuple(fingerprint(item.title, item.text) for item in feed.items)
+    assert any(fp is not None for feed in pooled for fp in feed.fingerprints)
+
+
+def test_the_parse_workers_do_not_import_the_matcher() -> None:
+    """Fingerprints fold words as the matcher does, but the workers must stay small (see workers.py)."""
+    code = (
+        "import sys, monitor.workers\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('monitor.match', 'pydantic'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['monitor.match', 'monitor.match.fold']"
 
 
 async def test_a_parse_error_in_a_worker_reaches_the_caller_as_a_parse_error() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +34,7 @@ from monitor.cluster import (
     band_keys,
     best_story,
     fingerprint,
-    shingles_from_bytes,
+    shingle_ids,
 )
 from monitor.errors import StorageError
 from monitor.identity import legacy_key
@@ -278,18 +278,25 @@ class Repository:
         plan: Planner | None = None,
         lease_owner: str | None = None,
         updates: Sequence[ItemUpdate] = (),
+        fingerprints: Mapping[str, Fingerprint | None] | None = None,
     ) -> list[Item]:
         """Store a poll's new items with their matches and stories, its updates, and the source's
         outcome, atomically.
 
         With ``plan``, the source's next check is decided from its history (after this poll) and
         recorded too; the lease ``lease_owner`` held on the source is released.
+        ``fingerprints`` (by item key) are those already taken of the new items' final title and
+        text (by the parse workers); the others are taken here.
         Returns the items actually inserted (a concurrent writer may have stored some first).
         While PostgreSQL is briefly unavailable the whole transaction is tried again.
         """
         when = now or datetime.now(UTC)
         # Fingerprinting is CPU work: done before the transaction, so the write lock is held less.
-        prints = {item.key: fingerprint(item.title, item.text) for item, _ in new_items}
+        given = fingerprints or {}
+        prints = {
+            item.key: given[item.key] if item.key in given else fingerprint(item.title, item.text)
+            for item, _ in new_items
+        }
 
         def transaction() -> list[Item]:
             with self._writer(), self._session() as session:
@@ -695,7 +702,7 @@ class Repository:
             "limit": self.MAX_CANDIDATES,
         }
         rows = session.connection().execute(_CANDIDATES, params)
-        return [Candidate(story_id, item_id, shingles_from_bytes(blob)) for story_id, item_id, blob in rows if blob]
+        return [Candidate(story_id, item_id, shingle_ids(blob)) for story_id, item_id, blob in rows if blob]
 
     def _add_match(
         self,
