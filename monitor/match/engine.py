@@ -124,18 +124,22 @@ _ANCHOR_KINDS = frozenset({"dialogue", "talks", "topic", "topic-context", "actor
 _VOIDABLE = frozenset({"dialogue", "talks", "topic", "topic-context", "level"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is 5x slower to build, and ~10 are built per item
 class Evidence:
     points: float
     rule: str
     reason: str
     finding: Found
     sentence: int
+    # Evidence that ties the item to the dialogue; the rest only supports an anchor nearby.
+    anchor: bool = field(init=False)
+    # A dialogue or talks word: one of them per sentence counts.
+    process_word: bool = field(init=False)
 
-    @property
-    def anchor(self) -> bool:
-        """Evidence that ties the item to the dialogue; the rest only supports an anchor nearby."""
-        return self.rule in _ANCHOR_RULES or self.rule.startswith(("envoy:", "negotiator:", "strong-topic:"))
+    def __post_init__(self) -> None:
+        rule = self.rule
+        self.anchor = rule in _ANCHOR_RULES or rule.startswith(("envoy:", "negotiator:", "strong-topic:"))
+        self.process_word = rule.startswith(("dialogue", "talks"))
 
 
 _ANCHOR_RULES = frozenset(
@@ -243,14 +247,16 @@ class Matcher:
         found = self._index.find(folded, words, hits, _primary_language(language))
         if self._nothing_found_counts(found):  # e.g. the first word of a term, not the term
             return MatchResult(False, 0)
-        return self._analyse(body, folded, found, explaining=False).result
+        return self._analyse(body, folded, found, explaining=False)[0]
 
     def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
         body = prepare(f"{title}\n{text}" if text else title)
         folded = fold(body)
         words, hits = self._index.words(folded)
         found = self._index.find(folded, words, hits, _primary_language(language))
-        return self._analyse(body, folded, found, explaining=True)
+        result, starts, evidence, ignored = self._analyse(body, folded, found, explaining=True)
+        sentences = tuple(zip(starts, [*starts[1:], len(body)], strict=True))
+        return Explanation(result, body, sentences, tuple(evidence), tuple(ignored), tuple(found))
 
     def _nothing_to_count(self, present: set[bytes]) -> bool:
         """True when no evidence and no actor can come out of the terms whose first words are ``present``.
@@ -294,41 +300,40 @@ class Matcher:
         found: list[Found],
         *,
         explaining: bool,
-    ) -> Explanation:
+    ) -> tuple[MatchResult, list[int], list[Evidence], list[Ignored]]:
+        """The result, the sentence starts, the evidence counted and (when ``explaining``) what was not."""
         starts = sentence_starts(body)
         located = [(f, bisect_right(starts, f[1]) - 1) for f in found]  # f[1]: f.start, without a lookup
         evidence, ignored = self._weigh(located, folded, explaining)
         evidence, far = _best_window(evidence)
         if explaining:
             ignored += [Ignored(f"{e.reason}, but far from the main mention", e.finding, e.sentence) for e in far]
-        score = round(sum(e.points for e in evidence), 2)
-        relevant = score >= self.profile.threshold and any(e.anchor for e in evidence)
+        score = round(sum([e.points for e in evidence]), 2)
+        relevant = score >= self.profile.threshold and any([e.anchor for e in evidence])
         if relevant and len(starts) >= LONG_ITEM_SENTENCES and _passing_mention(evidence):
             relevant = False
             if explaining:
                 ignored += [Ignored(PASSING_MENTION, e.finding, e.sentence) for e in evidence if e.sentence > 0]
-        rule = _rule(evidence, self.profile.threshold) if relevant else None
-        topics = _unique(e.finding.entry.group for e in evidence if e.finding.entry.kind in ("topic", "topic-context"))
-        actors = _unique(f.entry.group for f, _ in located if f.entry.kind == "actor")
+        topics = _unique([e.finding.entry.group for e in evidence if e.finding.entry.kind in ("topic", "topic-context")])
+        actors = _unique([f.entry.group for f, _ in located if f.entry.kind == "actor"])
+        if not relevant:
+            return MatchResult(False, score, actors=actors, topics=topics), starts, evidence, ignored
         levels = sorted(
             {e.finding.entry.group for e in evidence if e.finding.entry.kind == "level"},
             key=lambda g: self._level_order.get(g, 99),
         )
-        sentences: tuple[tuple[int, int], ...] = ()
-        if relevant or explaining:
-            sentences = tuple(zip(starts, [*starts[1:], len(body)], strict=True))
-        snippets, marked = _snippets(body, sentences, evidence, located) if relevant else ((), ())
+        snippets, marked = _snippets(body, starts, evidence, located)
         result = MatchResult(
-            relevant=relevant,
+            relevant=True,
             score=score,
             snippets=snippets,
             actors=actors,
             topics=topics,
-            meeting_level=levels[0] if levels and relevant else None,
-            rule=rule,
+            meeting_level=levels[0] if levels else None,
+            rule=_rule(evidence, self.profile.threshold),
             marked_snippets=marked,
         )
-        return Explanation(result, body, sentences, tuple(evidence), tuple(ignored), tuple(found))
+        return result, starts, evidence, ignored
 
     def _weigh(
         self, located: Sequence[tuple[Found, int]], folded: bytes, explaining: bool
@@ -657,8 +662,9 @@ def _best_window(evidence: Sequence[Evidence]) -> tuple[list[Evidence], list[Evi
         return list(evidence), []
     best: list[Evidence] = []
     best_points = -1.0
-    for anchor in anchors:
-        near = [e for e in evidence if e.sentence == 0 or abs(e.sentence - anchor.sentence) <= WINDOW_SENTENCES]
+    # Anchors in one sentence have one neighbourhood: the first of them is the one that can win.
+    for sentence in dict.fromkeys(e.sentence for e in anchors):
+        near = [e for e in evidence if e.sentence == 0 or abs(e.sentence - sentence) <= WINDOW_SENTENCES]
         near = _one_process_word_per_sentence(near)
         points = sum(e.points for e in near)
         if points > best_points:
@@ -692,12 +698,14 @@ def _one_process_word_per_sentence(evidence: Sequence[Evidence]) -> list[Evidenc
     """'Talks' and 'dialogue' in one sentence are one piece of evidence, not two."""
     strongest: dict[int, Evidence] = {}
     for e in evidence:
-        if e.rule.startswith(("dialogue", "talks")):
+        if e.process_word:
             current = strongest.get(e.sentence)
             if current is None or e.points > current.points:
                 strongest[e.sentence] = e
+    if len(strongest) == sum(e.process_word for e in evidence):  # one per sentence already
+        return list(evidence)
     keep = {id(e) for e in strongest.values()}
-    return [e for e in evidence if not e.rule.startswith(("dialogue", "talks")) or id(e) in keep]
+    return [e for e in evidence if not e.process_word or id(e) in keep]
 
 
 def _primary_language(language: str | None) -> str | None:
@@ -729,33 +737,33 @@ def _rule(evidence: Sequence[Evidence], threshold: float) -> str:
 
 def _snippets(
     body: str,
-    sentences: Sequence[tuple[int, int]],
+    starts: Sequence[int],
     evidence: Sequence[Evidence],
     located: Sequence[tuple[Found, int]],
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The sentences carrying the strongest evidence, plain and with the matched terms marked."""
-    order: list[int] = []
-    for e in sorted(evidence, key=lambda e: -e.points):
-        if e.sentence not in order:
-            order.append(e.sentence)
+    order = list(dict.fromkeys([e.sentence for e in sorted(evidence, key=lambda e: -e.points)]))[:MAX_SNIPPETS]
+    spans_of: dict[int, set[tuple[int, int]]] = {index: set() for index in order}
+    for f, s in located:  # the terms to mark, in the chosen sentences only
+        if s in spans_of and f.entry.kind not in ("other", "sense"):
+            spans_of[s].update(_merge(f))
     plain: list[str] = []
     marked: list[str] = []
-    for index in order[:MAX_SNIPPETS]:
-        start, end = sentences[index]
-        spans = sorted(
-            {span for f, s in located if s == index and f.entry.kind not in ("other", "sense") for span in _merge(f)}
-        )
-        anchor = next((e.finding.start for e in evidence if e.sentence == index), start)
-        start, end = _window(body, start, end, anchor)
+    for index in order:
+        first = starts[index]
+        last = starts[index + 1] if index + 1 < len(starts) else len(body)
+        anchor = next((e.finding.start for e in evidence if e.sentence == index), first)
+        start, end = _window(body, first, last, anchor)
         text = body[start:end]
         lead = len(text) - len(text.lstrip())
         text = text.strip()
         if not text:
             continue
-        prefix = "…" if start > sentences[index][0] else ""
-        suffix = "…" if end < sentences[index][1] and body[start : sentences[index][1]].strip() != text else ""
+        prefix = "…" if start > first else ""
+        suffix = "…" if end < last and body[start:last].strip() != text else ""
         plain.append(prefix + text + suffix)
-        marked.append(prefix + _mark(text, [(a - start - lead, b - start - lead) for a, b in spans]) + suffix)
+        shift = start + lead
+        marked.append(prefix + _mark(text, [(a - shift, b - shift) for a, b in sorted(spans_of[index])]) + suffix)
     return tuple(plain), tuple(marked)
 
 
