@@ -196,6 +196,10 @@ class Matcher:
         self._actors = {a.id: a for a in profile.actors}
         self._topics = {t.id: t for t in profile.topics}
         self._level_order = {g.id: i for i, g in enumerate(profile.meeting_levels)}
+        w = self.weights
+        # Points of one actor by role, and at most this many points per role in an item.
+        self._role_points = {"envoy": w.envoy, "negotiator": w.negotiator, "leader": w.leader, "official": w.official}
+        self._role_caps = {"envoy": w.envoy, "negotiator": 2 * w.negotiator, "leader": 2 * w.leader, "official": 2 * w.official}
         self.version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:12]
 
         def keys_of(test: Callable[[Entry], bool]) -> frozenset[bytes]:
@@ -349,13 +353,18 @@ class Matcher:
         for f, s in located:
             kind = f.entry.kind
             if kind == "side":
-                sides.setdefault(s, set()).add(f.entry.group)
+                if s in sides:
+                    sides[s].add(f.entry.group)
+                else:
+                    sides[s] = {f.entry.group}
             elif kind == "actor":
                 side = actor_of[f.entry.group].side
                 if side == "mediator":
                     eu.add(s)
+                elif s in sides:
+                    sides[s].add(side)
                 else:
-                    sides.setdefault(s, set()).add(side)
+                    sides[s] = {side}
                 weighable.append((f, s))
             elif kind == "eu":
                 eu.add(s)
@@ -542,16 +551,14 @@ class Matcher:
 
         # actors
         seen_actors: set[str] = set()
-        caps = {"envoy": w.envoy, "negotiator": 2 * w.negotiator, "leader": 2 * w.leader, "official": 2 * w.official}
+        caps = self._role_caps
         spent = dict.fromkeys(caps, 0.0)
         for f, s in actor_hits:
             if f.entry.group in seen_actors:
                 continue
             seen_actors.add(f.entry.group)
             actor = actor_of[f.entry.group]
-            points = {"envoy": w.envoy, "negotiator": w.negotiator, "leader": w.leader, "official": w.official}[
-                actor.role
-            ]
+            points = self._role_points[actor.role]
             if (actor.role == "official" and not item_sides) or (actor.role == "envoy" and not frame_without(actor.id)):
                 if explaining:
                     ignored.append(Ignored(f"{actor.role} {actor.label}, but neither party is named", f, s))
@@ -570,7 +577,9 @@ class Matcher:
         seen_topics: set[str] = set()
         strong_counted = 0
         context_points = 0.0
-        for f, s in sorted(topic_hits, key=lambda fs: fs[0].entry.kind == "topic-context"):
+        if len(topic_hits) > 1:  # terms before context terms
+            topic_hits.sort(key=lambda fs: fs[0].entry.kind == "topic-context")
+        for f, s in topic_hits:
             if f.entry.group in seen_topics:
                 continue
             topic = self._topics[f.entry.group]
@@ -609,10 +618,14 @@ class Matcher:
         """The first word of another sense (in the sentence of ``f``) within the window, if any."""
         window = self.profile.sense_window
         for sense in senses:
-            gap = _latin_length(folded, f.end, sense.start) if sense.start >= f.end else 0
-            if sense.end <= f.start:
-                gap = _latin_length(folded, sense.end, f.start)
-            if gap <= window:
+            if sense.start >= f.end:
+                start, end = f.end, sense.start
+            elif sense.end <= f.start:
+                start, end = sense.end, f.start
+            else:  # they overlap
+                return sense.entry.term
+            # Latin spelling is never shorter: a gap already wider than the window needs no counting.
+            if end - start <= window and _latin_length(folded, start, end) <= window:
                 return sense.entry.term
         return None
 

@@ -99,6 +99,12 @@ class TermIndex:
         def pattern(rest: tuple[WordSpec, ...]) -> re.Pattern[bytes]:
             return patterns.setdefault(rest, _rest_pattern(rest))
 
+        # Keys that are the whole of one term for every language (most hits): found without a plan.
+        self._alone: dict[bytes, Entry] = {
+            key: key_entries[0]
+            for key, key_entries in self.by_first.items()
+            if len(key_entries) == 1 and not key_entries[0].rest and not key_entries[0].languages
+        }
         self._plans: dict[bytes, _Plan] = {}
         for key, key_entries in self.by_first.items():
             checks: list[tuple[Check, frozenset[bytes] | None]] = []  # with the second words it needs
@@ -149,9 +155,16 @@ class TermIndex:
         plans = self._plans
         count = len(words)
         new = tuple.__new__  # NamedTuple's own __new__ is a Python call: ~20 Found per item
+        alone = self._alone
         for i in hits:
-            _, size, by_next, checks, only_one_word = plans[words[i]]
+            word = words[i]
             at = offsets[i] + i  # the start of word i: the words before it and one space after each
+            entry = alone.get(word)
+            if entry is not None:
+                end = at + len(word)
+                append(new(Found, (entry, at, end, ((at, end),))))
+                continue
+            _, size, by_next, checks, only_one_word = plans[word]
             end = at + size
             second: tuple[int, int] = (0, 0)
             if not only_one_word:  # the next word: runs of spaces left empty words between
