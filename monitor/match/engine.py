@@ -121,6 +121,7 @@ def sentence_starts(body: str) -> list[int]:
 
 # Kinds whose presence can make an item relevant: without one of them, it is not.
 _ANCHOR_KINDS = frozenset({"dialogue", "talks", "topic", "topic-context", "actor", "level"})
+_TOPIC_KINDS = ("topic", "topic-context")
 _VOIDABLE = frozenset({"dialogue", "talks", "topic", "topic-context", "level"})
 
 
@@ -199,7 +200,12 @@ class Matcher:
         w = self.weights
         # Points of one actor by role, and at most this many points per role in an item.
         self._role_points = {"envoy": w.envoy, "negotiator": w.negotiator, "leader": w.leader, "official": w.official}
-        self._role_caps = {"envoy": w.envoy, "negotiator": 2 * w.negotiator, "leader": 2 * w.leader, "official": 2 * w.official}
+        self._role_caps = {
+            "envoy": w.envoy,
+            "negotiator": 2 * w.negotiator,
+            "leader": 2 * w.leader,
+            "official": 2 * w.official,
+        }
         self.version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:12]
 
         def keys_of(test: Callable[[Entry], bool]) -> frozenset[bytes]:
@@ -318,7 +324,7 @@ class Matcher:
             relevant = False
             if explaining:
                 ignored += [Ignored(PASSING_MENTION, e.finding, e.sentence) for e in evidence if e.sentence > 0]
-        topics = _unique([e.finding.entry.group for e in evidence if e.finding.entry.kind in ("topic", "topic-context")])
+        topics = _unique([e.finding.entry.group for e in evidence if e.finding.entry.kind in _TOPIC_KINDS])
         actors = _unique([f.entry.group for f, _ in located if f.entry.kind == "actor"])
         if not relevant:
             return MatchResult(False, score, actors=actors, topics=topics), starts, evidence, ignored
@@ -400,7 +406,7 @@ class Matcher:
             kind = f.entry.kind
             # Every kind here but actors is voidable. An "EU envoy" in a sentence about Bosnia or
             # Moldova is that envoy, not the dialogue's.
-            if (kind != "actor" or actor_of[f.entry.group].role == "envoy") and s in other and not both(s):
+            if s in other and (kind != "actor" or actor_of[f.entry.group].role == "envoy") and not both(s):
                 headline_word_ignored |= s == 0 and kind in ("dialogue", "talks")
                 if explaining:
                     ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
@@ -434,7 +440,7 @@ class Matcher:
             return bool(item_sides) or others or bool(dialogues)
 
         # An EU envoy of the dialogue sets the Kosovo–Serbia frame as much as naming a party does.
-        envoys = any(actor_of[f.entry.group].role == "envoy" for f, _ in actor_hits)
+        envoys = bool(actor_hits) and any(actor_of[f.entry.group].role == "envoy" for f, _ in actor_hits)
         frame = bool(item_sides) or envoys
         dialogue_context = bool(eu) or len(item_sides) >= 2 or envoys
 
@@ -759,7 +765,11 @@ def _snippets(
     spans_of: dict[int, set[tuple[int, int]]] = {index: set() for index in order}
     for f, s in located:  # the terms to mark, in the chosen sentences only
         if s in spans_of and f.entry.kind not in ("other", "sense"):
-            spans_of[s].update(_merge(f))
+            spans = f.spans
+            if len(spans) == 1:  # one word: its own span, as _merge gives it
+                spans_of[s].add(spans[0])
+            else:
+                spans_of[s].update(_merge(f))
     plain: list[str] = []
     marked: list[str] = []
     for index in order:
