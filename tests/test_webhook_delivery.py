@@ -181,3 +181,39 @@ def test_digest_mode_webhook_sends_one_digest_per_period(tmp_path: Path) -> None
     assert body["data"]["count"] == 1
     assert body["data"]["items"][0]["title"] == "Dijalog: sastanak u Briselu"
     assert body["data"]["period"]["end"].endswith("Z")
+
+
+def test_a_batch_longer_than_the_lease_leaves_no_delivery_open_to_a_second_sender(tmp_path: Path) -> None:
+    # Two alerts in one batch; the receiver takes 45 s over the first (longer than the 30 s lease).
+    # While the second is being sent, a second sender (a replica) looks for due deliveries: the
+    # second alert must be claimed for a full lease from when it was claimed, so the replica finds
+    # nothing and the receiver gets each alert once.
+    clock = FakeClock(now())
+    replica_reports: list[Any] = []
+
+    def slow_answer() -> None:
+        clock.current += timedelta(seconds=45)
+
+    def replica_looks() -> None:
+        replica_reports.extend(replica.retry_due(clock.now()))
+
+    with WebhookReceiver(SECRET, script=[slow_answer, replica_looks]) as receiver:
+        config = delivery_config(tmp_path, [webhook_subscriber(receiver.url)], delivery={"lease_seconds": 30})
+        # The replica is opened before the batch: opening it inside the receiver's answer could
+        # outlast the sender's HTTP timeout on a loaded machine.
+        with (
+            open_outbox(config, config.database.url, clock) as (outbox, repo),
+            open_outbox(config, config.database.url, clock) as (replica, _),
+        ):
+            outbox.register(clock.now() - timedelta(minutes=1))
+            store(
+                repo,
+                clock.now(),
+                (item("kossev", 1, "Dijalog: sastanak u Briselu", language="sr"), match(snippet="Dijalog.")),
+                (item("kossev", 2, "Dijalog: nastavak u ponedeljak", language="sr"), match(snippet="Nastavak.")),
+            )
+            reports = outbox.deliver_immediate_alerts()
+    assert [r.outcome for r in reports] == [DeliveryOutcome.SENT, DeliveryOutcome.SENT]
+    assert replica_reports == []
+    ids = [r.webhook_id for r in receiver.received]
+    assert len(ids) == 2 and len(set(ids)) == 2, ids

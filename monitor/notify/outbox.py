@@ -402,7 +402,11 @@ class Outbox:
     # ------------------------------------------------------------------ sending
 
     def _send_due(self, now: datetime, names: Sequence[str]) -> list[DeliveryReport]:
-        return [self._attempt(d.id, now) for d in self.repo.due_deliveries(now, names)]
+        # Each claim is dated when it is made, not when the batch began: a batch can outlast the
+        # lease (slow receivers, inline back-offs), and a claim dated at the start would hand out a
+        # lease already expired, free for a second sender to take (and sign with a stale timestamp).
+        started = self.clock.now()
+        return [self._attempt(d.id, now + (self.clock.now() - started)) for d in self.repo.due_deliveries(now, names)]
 
     def _attempt(self, delivery_id: int, now: datetime) -> DeliveryReport:
         """Claim, send, record; short back-offs are waited out here, longer ones left for later."""
