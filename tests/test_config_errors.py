@@ -87,6 +87,19 @@ CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
         ("required key is missing",),
     ),
     ("missing-profile", removing(["profile"]), "profile", ("required key is missing",)),
+    ("term-limits-nothing", setting(["profile", "eu"], [{"term": "BE"}]), "profile.eu[0]", ("'languages'",)),
+    (
+        "exact-case-phrase",
+        setting(["profile", "eu"], [{"term": "Bosnia and Herzegovina", "case": "exact"}]),
+        "profile.eu[0]",
+        ("for one word",),
+    ),
+    (
+        "bad-term-case",
+        setting(["profile", "eu"], [{"term": "BiH", "case": "exakt"}]),
+        "profile.eu[0].case",
+        ("'exact'",),
+    ),
     ("bad-literal", setting(["sources", 0, "language"], "de"), f"sources[0] ({FIRST}).language", ("'de'", "'sq'")),
     ("bad-name", setting(["sources", 0, "name"], "Bad Name!"), "sources[0] (Bad Name!).name", ("expected form",)),
     (

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.match.fold import DJ, DZ, LJ, NJ, fold, prepare
-from monitor.match.profile import MatchProfile, Term, term_languages, term_text
+from monitor.match.profile import MatchProfile, Term, case_fits, term_case_exact, term_languages, term_text
 from monitor.match.terms import Entry, Found, TermIndex, compile_term
 from monitor.types import MatchResult
 
@@ -164,6 +164,11 @@ WINDOW_SENTENCES = 2
 # election report that says in passing that the dialogue is stalled.
 LONG_ITEM_SENTENCES = 8
 LEAD_SENTENCES = 3
+# A word of another sense is joined to a dialogue word when at most one word of this many letters
+# stands between them ("dialogue of youth", "dijalog za mlade", "dialogu i të rinjve").
+JOINING_WORD_LETTERS = 3
+# Albanian linking articles ("dialogu i të rinjve": the dialogue of the young) join, they do not separate.
+LINKING_ARTICLES = frozenset((b"i", b"e", b"te", b"se"))
 PASSING_MENTION = "a passing mention: one sentence of a long article, nothing in its headline or lead"
 
 
@@ -193,6 +198,7 @@ class Matcher:
         endings = sorted({b"", *(fold(prepare(e)).replace(b" ", b"") for e in profile.endings)})
         compiled = [(entry, first) for entry, first in _entries(profile, endings)]
         self._index = TermIndex(compiled)
+        self._cased = any(entry.case for entry, _ in compiled)
         self._labels = {g.id: g.label for g in (*profile.topics, *profile.actors, *profile.meeting_levels)}
         self._actors = {a.id: a for a in profile.actors}
         self._topics = {t.id: t for t in profile.topics}
@@ -255,6 +261,8 @@ class Matcher:
         if self._nothing_to_count(present):
             return MatchResult(False, 0)  # what the analysis gives when nothing counts (a sum of nothing)
         found = self._index.find(folded, words, hits, _primary_language(language))
+        if self._cased:
+            found = _as_written(found, body)
         if self._nothing_found_counts(found):  # e.g. the first word of a term, not the term
             return MatchResult(False, 0)
         return self._analyse(body, folded, found, explaining=False)[0]
@@ -264,6 +272,8 @@ class Matcher:
         folded = fold(body)
         words, hits = self._index.words(folded)
         found = self._index.find(folded, words, hits, _primary_language(language))
+        if self._cased:
+            found = _as_written(found, body)
         result, starts, evidence, ignored = self._analyse(body, folded, found, explaining=True)
         sentences = tuple(zip(starts, [*starts[1:], len(body)], strict=True))
         return Explanation(result, body, sentences, tuple(evidence), tuple(ignored), tuple(found))
@@ -402,6 +412,7 @@ class Matcher:
             "level": levels,
         }
         headline_word_ignored = False  # a dialogue or talks word of the headline did not count
+        headline_names_sense = False  # ... because a word of another sense is joined to it
         for f, s in weighable:
             kind = f.entry.kind
             # Every kind here but actors is voidable. An "EU envoy" in a sentence about Bosnia or
@@ -410,17 +421,36 @@ class Matcher:
                 headline_word_ignored |= s == 0 and kind in ("dialogue", "talks")
                 if explaining:
                     ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
-            elif (
-                kind in ("dialogue", "talks")
-                and s in senses
-                and not both(s)
-                and (sense := self._sense_near(f, senses[s], folded)) is not None
-            ):
-                headline_word_ignored |= s == 0
-                if explaining:
-                    ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
-            else:
-                by_kind[kind].append((f, s))
+                continue
+            if kind in ("dialogue", "talks") and s in senses:
+                # A sense joined to the word ("youth dialogue") holds even beside both parties ("a
+                # youth dialogue of Kosovo and Serbia"), unless the EU is there too; one merely
+                # nearby holds only without both parties.
+                joined = _joined_sense(f, senses[s], folded) if not (both(s) and s in eu) else None
+                sense = joined if joined is not None or both(s) else self._sense_near(f, senses[s], folded)
+                if sense is not None:
+                    headline_word_ignored |= s == 0
+                    headline_names_sense |= s == 0 and joined is not None
+                    if explaining:
+                        ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
+                    continue
+            by_kind[kind].append((f, s))
+
+        # A headline naming another sense of its dialogue word ("Youth dialogue in Pristina…") sets
+        # it for the item: a later dialogue or talks word counts only in a sentence with both
+        # parties and the EU.
+        if headline_names_sense:
+
+            def stays(s: int) -> bool:
+                return both(s) and s in eu
+
+            if explaining:
+                dropped = {id(f) for f, s in (*dialogues, *talks_words) if not stays(s)}
+                for f, s in located:  # in text order, as found
+                    if id(f) in dropped:
+                        ignored.append(Ignored("the headline names another sense of the word", f, s))
+            dialogues = [(f, s) for f, s in dialogues if stays(s)]
+            talks_words = [(f, s) for f, s in talks_words if stays(s)]
 
         # A headline about another dialogue or country ("Inter-party dialogue…", "Strategic dialogue of
         # Serbia and the US", "Belgrade and Podgorica…") sets the sense of the whole item: its later
@@ -636,6 +666,24 @@ class Matcher:
         return None
 
 
+def _as_written(found: list[Found], body: str) -> list[Found]:
+    """The findings without the exact-case terms that the text writes in another case."""
+    return [f for f in found if not f.entry.case or case_fits(f.entry.term, body[f.start : f.end])]
+
+
+def _joined_sense(f: Found, senses: Sequence[Found], folded: bytes) -> str | None:
+    """A word of another sense joined to the dialogue word ``f`` ("social dialogue", "dialogue of
+    youth", "dijalog mladih"): overlapping it, or next to it with at most one short word between."""
+    for sense in senses:
+        if sense.start < f.end and f.start < sense.end:
+            return sense.entry.term
+        start, end = (f.end, sense.start) if sense.start >= f.end else (sense.end, f.start)
+        between = [w for w in folded[start:end].split() if w not in LINKING_ARTICLES]
+        if not between or (len(between) == 1 and _latin_length(between[0], 0, len(between[0])) <= JOINING_WORD_LETTERS):
+            return sense.entry.term
+    return None
+
+
 def _latin_length(folded: bytes, start: int, end: int) -> int:
     """Characters between two positions as Latin script writes them.
 
@@ -655,7 +703,7 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
         for term in terms:
             text = term_text(term)
             specs = compile_term(text, endings)
-            entry = Entry(kind, group, text, tuple(specs[1:]), frozenset(term_languages(term)))
+            entry = Entry(kind, group, text, tuple(specs[1:]), frozenset(term_languages(term)), term_case_exact(term))
             yield entry, specs[0].forms
 
     yield from make("dialogue", "dialogue", profile.dialogue)
@@ -681,8 +729,9 @@ def _best_window(evidence: Sequence[Evidence]) -> tuple[list[Evidence], list[Evi
         return list(evidence), []
     best: list[Evidence] = []
     best_points = -1.0
-    # Anchors in one sentence have one neighbourhood: the first of them is the one that can win.
-    for sentence in dict.fromkeys(e.sentence for e in anchors):
+    # Anchors in one sentence have one neighbourhood; of equal neighbourhoods the one nearer the
+    # top wins (the lead rather than a later aside, whatever order the evidence was gathered in).
+    for sentence in sorted({e.sentence for e in anchors}):
         near = [e for e in evidence if e.sentence == 0 or abs(e.sentence - sentence) <= WINDOW_SENTENCES]
         near = _one_process_word_per_sentence(near)
         points = sum(e.points for e in near)

@@ -13,6 +13,9 @@ diacritics (``Vučić``, ``Vucic`` and ``Вучић`` are the same term):
 - Hyphens and punctuation inside a term are word breaks, as in the text.
 - ``{term: BE, languages: [sq]}`` limits a term to items in those languages (``BE`` is the EU in
   Albanian but a verb in English).
+- ``{term: BiH, case: exact}`` counts the term only where the text writes its letters in the same
+  case (in either script): ``BiH`` is Bosnia and Herzegovina, ``bih`` a Serbian verb form; ``KiM``
+  is Kosovo, ``s kim`` means "with whom".
 """
 
 from __future__ import annotations
@@ -32,10 +35,22 @@ class _Frozen(BaseModel):
 
 
 class LanguageTerm(_Frozen):
-    """A term that applies only to items in the given languages (ISO 639-1 codes: en, sq, sr)."""
+    """A term limited to items in the given languages (ISO 639-1 codes: en, sq, sr), or to text that
+    writes it in the same case (``case: exact``), or both."""
 
     term: str = Field(min_length=1)
-    languages: tuple[str, ...] = Field(min_length=1)
+    languages: tuple[str, ...] = ()
+    case: Literal["any", "exact"] = "any"
+
+    @model_validator(mode="after")
+    def _limits_something(self) -> LanguageTerm:
+        if not self.languages and self.case == "any":
+            raise ValueError(
+                f"term {self.term!r}: give 'languages' or 'case: exact', or write the term as a plain string"
+            )
+        if self.case == "exact" and (" " in self.term.strip() or "..." in self.term):
+            raise ValueError(f"term {self.term!r}: 'case: exact' is for one word (an abbreviation such as BiH)")
+        return self
 
     @field_validator("languages")
     @classmethod
@@ -55,6 +70,19 @@ def term_text(term: Term) -> str:
 
 def term_languages(term: Term) -> tuple[str, ...]:
     return () if isinstance(term, str) else term.languages
+
+
+def term_case_exact(term: Term) -> bool:
+    return not isinstance(term, str) and term.case == "exact"
+
+
+def case_fits(term: str, written: str) -> bool:
+    """Whether ``written`` (the text where an exact-case term was found) has the term's letters in
+    the same case, letter by letter: ``BiH`` fits ``BiH`` and ``БиХ``, not ``bih`` or ``BIH``."""
+    letters = term.rstrip("*")
+    return len(written) >= len(letters) and all(
+        a.isupper() == b.isupper() for a, b in zip(letters, written, strict=False) if a.isalpha()
+    )
 
 
 def _check_terms(terms: tuple[Term, ...]) -> tuple[Term, ...]:

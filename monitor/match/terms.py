@@ -39,6 +39,7 @@ class Entry:
     term: str  # as the editor wrote it
     rest: tuple[WordSpec, ...]
     languages: frozenset[str]
+    case: bool = False  # counts only where the text writes it in the same case (profile.case_fits)
 
 
 class Found(NamedTuple):  # a tuple: made ~20 times per item, so cheap to build

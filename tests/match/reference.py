@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.match.fold import DJ, DZ, LJ, NJ, fold, prepare, spellings, word_after
-from monitor.match.profile import MatchProfile, Term, term_languages, term_text
+from monitor.match.profile import MatchProfile, Term, case_fits, term_case_exact, term_languages, term_text
 from monitor.types import MatchResult
 
 # ---------------------------------------------------------------- terms.py (verbatim)
@@ -44,6 +44,7 @@ class Entry:
     term: str  # as the editor wrote it
     rest: tuple[WordSpec, ...]
     languages: frozenset[str]
+    case: bool = False  # counts only where the text writes it in the same case (profile.case_fits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,11 @@ WINDOW_SENTENCES = 2
 # election report that says in passing that the dialogue is stalled.
 LONG_ITEM_SENTENCES = 8
 LEAD_SENTENCES = 3
+# A word of another sense is joined to a dialogue word when at most one word of this many letters
+# stands between them ("dialogue of youth", "dijalog za mlade", "dialogu i të rinjve").
+JOINING_WORD_LETTERS = 3
+# Albanian linking articles ("dialogu i të rinjve": the dialogue of the young) join, they do not separate.
+LINKING_ARTICLES = frozenset((b"i", b"e", b"te", b"se"))
 PASSING_MENTION = "a passing mention: one sentence of a long article, nothing in its headline or lead"
 
 
@@ -289,7 +295,8 @@ class Matcher:
         found = [
             f
             for f in self._index.find(folded, words & self._index.keys)
-            if not f.entry.languages or lang is None or lang in f.entry.languages
+            if (not f.entry.languages or lang is None or lang in f.entry.languages)
+            and (not f.entry.case or case_fits(f.entry.term, body[f.start : f.end]))
         ]
         starts = sentence_starts(body)
         sentences = tuple((a, b) for a, b in zip(starts, [*starts[1:], len(body)], strict=True))
@@ -367,10 +374,17 @@ class Matcher:
             return f.entry.kind == "actor" and self._actors[f.entry.group].role == "envoy"
 
         live: list[tuple[Found, int]] = []
+        headline_names_sense = False
         for f, s in located:
+            joined = None
+            if f.entry.kind in ("dialogue", "talks") and not (both(s) and s in eu):
+                joined = _joined_sense(f, s, senses, folded)
             # An "EU envoy" in a sentence about Bosnia or Moldova is that envoy, not the dialogue's.
             if (f.entry.kind in _VOIDABLE or is_envoy(f)) and s in other and not both(s):
                 ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
+            elif joined is not None:
+                headline_names_sense |= s == 0
+                ignored.append(Ignored(f"another sense of the word ({joined})", f, s))
             elif (
                 f.entry.kind in ("dialogue", "talks")
                 and not both(s)
@@ -379,6 +393,14 @@ class Matcher:
                 ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
             else:
                 live.append((f, s))
+
+        # A headline naming another sense of its dialogue word sets it for the item: a later
+        # dialogue or talks word counts only in a sentence with both parties and the EU.
+        if headline_names_sense:
+            for f, s in [(f, s) for f, s in live if f.entry.kind in ("dialogue", "talks")]:
+                if not (both(s) and s in eu):
+                    ignored.append(Ignored("the headline names another sense of the word", f, s))
+            live = [(f, s) for f, s in live if f.entry.kind not in ("dialogue", "talks") or (both(s) and s in eu)]
 
         # A headline about another dialogue or country ("Inter-party dialogue…", "Strategic dialogue of
         # Serbia and the US", "Belgrade and Podgorica…") sets the sense of the whole item: its later
@@ -587,6 +609,19 @@ class Matcher:
         return None
 
 
+def _joined_sense(f: Found, s: int, senses: Sequence[tuple[Found, int]], folded: bytes) -> str | None:
+    for sense, sense_sentence in senses:
+        if sense_sentence != s:
+            continue
+        if sense.start < f.end and f.start < sense.end:
+            return sense.entry.term
+        gap = folded[f.end : sense.start] if sense.start >= f.end else folded[sense.end : f.start]
+        words = [w for w in gap.split() if w not in LINKING_ARTICLES]
+        if len(words) == 0 or (len(words) == 1 and _latin_length(words[0], 0, len(words[0])) <= JOINING_WORD_LETTERS):
+            return sense.entry.term
+    return None
+
+
 def _latin_length(folded: bytes, start: int, end: int) -> int:
     """Characters between two positions as Latin script writes them.
 
@@ -606,7 +641,7 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
         for term in terms:
             text = term_text(term)
             specs = compile_term(text, endings)
-            entry = Entry(kind, group, text, tuple(specs[1:]), frozenset(term_languages(term)))
+            entry = Entry(kind, group, text, tuple(specs[1:]), frozenset(term_languages(term)), term_case_exact(term))
             yield entry, specs[0].forms
 
     yield from make("dialogue", "dialogue", profile.dialogue)
@@ -632,7 +667,7 @@ def _best_window(evidence: Sequence[Evidence]) -> tuple[list[Evidence], list[Evi
         return list(evidence), []
     best: list[Evidence] = []
     best_points = -1.0
-    for anchor in anchors:
+    for anchor in sorted(anchors, key=lambda e: e.sentence):  # of equal ones, the nearest the top
         near = [e for e in evidence if e.sentence == 0 or abs(e.sentence - anchor.sentence) <= WINDOW_SENTENCES]
         near = _one_process_word_per_sentence(near)
         points = sum(e.points for e in near)

@@ -168,3 +168,49 @@ def test_talks_words_next_to_conditions_are_funding_or_accession_conditions(matc
         "en",
     )
     assert not result.relevant
+
+
+def test_abbreviations_marked_exact_case_count_only_as_written(matcher: Matcher) -> None:
+    # "bih" is a Serbian verb form ("ne bih rekao": I would not say), "BiH" is Bosnia; "s kim" means
+    # "with whom", "KiM" is Kosovo and Metohija. Read without case, the verb voided a dialogue
+    # sentence as Bosnian news and "with whom" named Kosovo as a party.
+    assert matcher.match("Petković: Ne bih rekao da je dijalog u Briselu završen", "", "sr").relevant
+    assert not matcher.match("Šmit u BiH: dijalog u Briselu o reformama", "", "sr").relevant
+    assert not matcher.match("Vučić: ne znamo s kim vodimo dijalog u skupštini", "", "sr").relevant
+    assert matcher.match("Vučić: dijalog o KiM se nastavlja", "", "sr").relevant
+    assert matcher.match("Вучић: дијалог о КиМ се наставља", "", "sr").relevant
+
+
+def test_a_sense_joined_to_the_dialogue_word_holds_beside_both_parties(matcher: Matcher) -> None:
+    youth = matcher.match(
+        "Youth dialogue of Kosovo and Serbia opens in Skopje", "Forty participants spend a week in workshops.", "en"
+    )
+    assert not youth.relevant
+    # ... but not where the EU is in the sentence too: that is the dialogue, whatever it is called.
+    assert matcher.match(
+        "EU-facilitated political dialogue between Kosovo and Serbia resumes in Brussels", "", "en"
+    ).relevant
+
+
+def test_a_headline_naming_another_sense_sets_it_for_the_whole_item(matcher: Matcher) -> None:
+    en = matcher.match(
+        "Youth dialogue camp opens on Lake Ohrid",
+        "Forty young people from Kosovo and Serbia arrived on Monday. Organisers said the dialogue between "
+        "Kosovo and Serbia needs fresh faces. The week ends with a concert.",
+        "en",
+    )
+    sq = matcher.match(
+        "Dialogu i të rinjve: Kosova dhe Serbia në një kamp në Ohër",
+        "Dyzet të rinj nga Kosova dhe Serbia mbërritën të hënën. Organizatorët thonë se dialogu mes Kosovës "
+        "dhe Serbisë ka nevojë për fytyra të reja.",
+        "sq",
+    )
+    assert not en.relevant and not sq.relevant
+    # A sentence of the same item with both parties and the EU is the dialogue itself.
+    with_eu = matcher.match(
+        "Youth dialogue camp opens on Lake Ohrid",
+        "Forty young people arrived on Monday. The EU envoy said the dialogue between Kosovo and Serbia "
+        "resumes in Brussels next week.",
+        "en",
+    )
+    assert with_eu.relevant
