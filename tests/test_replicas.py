@@ -14,6 +14,10 @@ from tests.support.webhookreceiver import WebhookReceiver
 SOURCES = 200
 INTERVAL = 3.0  # seconds
 LEASE = 3.0
+# These outlets answer after 1.5 s, so a replica holds their leases long enough to be killed while
+# holding them (fast ones are leased and released within milliseconds: on a loaded machine the
+# replica could release them between "it holds leases" and the kill).
+SLOW = 20
 
 
 def feed(n: int) -> str:
@@ -47,7 +51,10 @@ def test_two_replicas_poll_each_due_source_once_and_survive_the_death_of_one(
 
 
 def replicas_share_the_work(server: LocalServer, tmp_path: Path, postgres_url: str, receiver: WebhookReceiver) -> None:
-    sources = [feed_source(f"s{n:03d}", server.add(f"/f/{n}.xml", feed(n))) for n in range(SOURCES)]
+    sources = [
+        feed_source(f"s{n:03d}", server.add(f"/f/{n}.xml", feed(n), delay=1.5 if n < SLOW else 0.0))
+        for n in range(SOURCES)
+    ]
     subscribers = [
         webhook_subscriber(receiver.url, name="alerts", mode="immediate"),
         # a digest every 3 seconds, sent even when empty, so that every period shows
@@ -93,7 +100,9 @@ def replicas_share_the_work(server: LocalServer, tmp_path: Path, postgres_url: s
         wait_until(lambda: polled_at_least(2), 120, "two cycles over every source", step=0.5)
         first_id = first.events("started")[0]["replica"]
         lease_query = f"SELECT name FROM sources WHERE lease_owner = '{first_id}'"
-        wait_until(lambda: bool(query(postgres_url, lease_query)), 10, "the first replica to hold leases")
+        slow = ", ".join(f"'s{n:03d}'" for n in range(SLOW))
+        slow_lease_query = f"{lease_query} AND name IN ({slow})"
+        wait_until(lambda: bool(query(postgres_url, slow_lease_query)), 30, "the first replica to hold a slow lease")
         first.kill()  # kill -9: no shutdown, its leases stay until they expire
         killed_at = datetime.now(UTC)
         held = [name for (name,) in query(postgres_url, lease_query)]
