@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.match.engine import Explanation, Matcher
+from monitor.match.engine import PASSING_MENTION, Explanation, Matcher
 
 
 def render_explanation(explanation: Explanation, matcher: Matcher) -> str:
@@ -43,15 +43,28 @@ def render_explanation(explanation: Explanation, matcher: Matcher) -> str:
         lines.append("no term of the profile occurs in the title or text.")
     elif not result.relevant:
         lines.append("")
-        lines.append(
-            f"not relevant: the evidence adds up to {result.score:g}, below the threshold {threshold:g}. An item needs "
-            "e.g. a dialogue word next to a party, talks naming both parties, a topic of the dialogue, or an EU envoy."
-        )
+        lines.append(_why_not(explanation, threshold))
     if result.marked_snippets:
         lines.append("")
         lines.append("snippets:")
         lines.extend(f"  {s}" for s in result.marked_snippets)
     return "\n".join(lines)
+
+
+def _why_not(explanation: Explanation, threshold: float) -> str:
+    score = explanation.result.score
+    if any(i.reason == PASSING_MENTION for i in explanation.ignored):
+        return f"not relevant: the evidence adds up to {score:g}, but it is {PASSING_MENTION} (see above)."
+    if score >= threshold:
+        return (
+            f"not relevant: the evidence adds up to {score:g}, but none of it ties the item to the dialogue: an item "
+            "needs e.g. a dialogue word next to a party, talks naming both parties, a topic of the dialogue, or an "
+            "EU envoy; the rest only supports such a mention nearby."
+        )
+    return (
+        f"not relevant: the evidence adds up to {score:g}, below the threshold {threshold:g}. An item needs "
+        "e.g. a dialogue word next to a party, talks naming both parties, a topic of the dialogue, or an EU envoy."
+    )
 
 
 def _kind(kind: str, group: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from monitor.match import Matcher
+from monitor.match.explain import render_explanation
 
 
 def test_dialogue_naming_both_parties_is_relevant_with_marked_snippet(matcher: Matcher) -> None:
@@ -214,3 +215,54 @@ def test_a_headline_naming_another_sense_sets_it_for_the_whole_item(matcher: Mat
         "en",
     )
     assert with_eu.relevant
+
+
+def test_of_equal_passages_the_one_nearer_the_top_gives_the_snippet(matcher: Matcher) -> None:
+    # The lead (dialogue, Pristina, the EU: 3 points) and a late aside (both parties and the EU, plus
+    # electricity: 3 points) score the same; the editor should see the lead.
+    result = matcher.match(
+        "Weekly roundup from the region",
+        "The EU said the dialogue with Pristina resumes soon. Markets were calm. Weather was mild. A new bridge "
+        "opened in Tirana. Football fans celebrated. Kosovo, Serbia and the EU discussed electricity prices.",
+        "en",
+    )
+    assert result.relevant
+    assert result.snippets == ("The EU said the dialogue with Pristina resumes soon.",)
+
+
+def test_belgrades_office_for_kosovo_speaks_for_the_serbian_side(matcher: Matcher) -> None:
+    result = matcher.match(
+        "Diplome i dalje čekaju",
+        "Lekari iz Zvečana i dalje čekaju posao. Kancelarija za Kosovo i Metohiju kaže da je pitanje diploma "
+        "pokrenuto u dijalogu.",
+        "sr",
+    )
+    assert result.relevant and result.rule == "dialogue+both-sides"
+
+
+def test_agreements_named_by_where_they_were_reached(matcher: Matcher) -> None:
+    brussels = matcher.match(
+        "Ексхумација код Рашке", "Радови се обављају по договору из Брисела. Србија и Косово размењују податке.", "sr"
+    )
+    ohrid = matcher.match(
+        "Vuçiç: Serbia nuk ka nënshkruar asgjë në Ohër", "Presidenti serb foli për televizionin.", "sq"
+    )
+    assert brussels.relevant and "brussels-agreement" in brussels.topics
+    assert ohrid.relevant and "normalisation-agreement" in ohrid.topics
+
+
+def test_a_dialogue_with_brussels_on_migration_is_not_the_kosovo_one(matcher: Matcher) -> None:
+    assert not matcher.match("Vlada o vizama", "Srbija vodi otvoren dijalog sa Briselom o migracijama.", "sr").relevant
+
+
+def test_explain_says_when_points_without_an_anchor_reach_the_threshold(matcher: Matcher) -> None:
+    title = "Diplome iz Mitrovice i dalje problem"
+    text = (
+        "Sporazum o diplomama postignut je u Briselu pre mnogo godina. Mladi lekari i dalje čekaju posao. "
+        "Procedura traje mesecima. Pečati se vraćaju zbog naziva ustanove. "
+        "Ministarstvo prosvete Kosova kaže da je pitanje više puta pokretano u dijalogu."
+    )
+    explanation = matcher.explain(title, text, "sr")
+    assert not explanation.result.relevant and explanation.result.score >= matcher.profile.threshold
+    out = render_explanation(explanation, matcher)
+    assert "none of it ties the item to the dialogue" in out and "below the threshold" not in out
