@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.cli import main
 from monitor.cluster import ClusterRules
@@ -386,22 +387,24 @@ def test_a_full_text_item_joins_the_story_of_its_article_text_not_of_its_summary
     assert story["b92"] == story["rts"], "the article's text is a copy of the Cyrillic dispatch"
 
 
-class _CrashOnSecondStory(Repository):
-    """Fails in the middle of a poll's story assignment, as a crash or a database error would."""
+def _fail_once_writing_the_band_index(repo: Repository) -> None:
+    """The poll's transaction fails at the band index (its last clustering write), as a crash or a
+    database error would: after its items, stories and story items were written in it."""
+    failed: list[str] = []
 
-    calls = 0
+    def fail(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if not failed and statement.lstrip().upper().startswith("INSERT INTO STORY_BANDS"):
+            failed.append(statement)
+            raise SQLAlchemyError("simulated failure while indexing the poll's fingerprints")
 
-    def _join_story(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        if self.calls == 2:
-            raise StorageError("simulated failure while assigning stories")
-        return super()._join_story(*args, **kwargs)
+    event.listen(repo.engine, "before_cursor_execute", fail)
 
 
 def test_items_stories_and_validators_are_written_together_or_not_at_all(database_url: str) -> None:
     articles = load_articles()[:3]
     outcome = SourceOutcome("wire", OutcomeStatus.OK, validators=Validators('"v2"', None))
-    with _CrashOnSecondStory(open_engine(database_url)) as repo:
+    with Repository(open_engine(database_url)) as repo:
+        _fail_once_writing_the_band_index(repo)
         with pytest.raises(StorageError):
             repo.commit_poll(outcome, [(a.item(), IRRELEVANT) for a in articles], "m1")
         assert repo.count_items() == 0

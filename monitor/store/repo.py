@@ -22,7 +22,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, bindparam, delete, exists, func, insert, nulls_first, or_, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    nulls_first,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col
@@ -348,20 +362,142 @@ class Repository:
         new_items = [(item, match) for item, match in new_items if item.key not in buried]
         if not new_items:
             return []
-        statement = self._insert(ItemRow).on_conflict_do_nothing(index_elements=["key"])
-        statement = statement.returning(col(ItemRow.id), col(ItemRow.key))
-        rows = session.execute(statement, [_item_values(item, now) for item, _ in new_items]).all()
+        conn = session.connection()
+        statement = self._insert(_ITEMS).on_conflict_do_nothing(index_elements=["key"])
+        statement = statement.returning(_ITEMS.c.id, _ITEMS.c.key)
+        rows = conn.execute(statement, [_item_values(item, now) for item, _ in new_items]).all()
         ids: dict[str, int] = {key: item_id for item_id, key in rows}
-        inserted: list[Item] = []
+        stored: list[tuple[int, Item, MatchResult]] = []
         for item, match in new_items:
             item_id = ids.pop(item.key, None)  # pop: of two items with one key, only the first was inserted
-            if item_id is None:
-                continue
-            inserted.append(item)
-            story = self._join_story(session, item_id, item, prints.get(item.key), now)
-            if match.relevant:
-                self._add_match(session, story, item_id, match, version, now, alert=True)
-        return inserted
+            if item_id is not None:
+                stored.append((item_id, item, match))
+        if stored:
+            self._cluster_and_match(session, stored, now, version, prints)
+        return [item for _, item, _ in stored]
+
+    def _cluster_and_match(
+        self,
+        session: Session,
+        stored: Sequence[tuple[int, Item, MatchResult]],
+        now: datetime,
+        version: str,
+        prints: dict[str, Fingerprint | None],
+    ) -> None:
+        """Give each newly inserted item its story, index its fingerprint and store its match.
+
+        The outcome is the one of storing the items one after the other (each finds, among its
+        candidates, the items stored before it in the same poll), but the statements are per poll,
+        not per item: the candidates of the whole poll are read in one query per few days of
+        publication, the assignment is decided in memory, and stories, story items, band rows and
+        matches are written with one statement each (executemany).
+        """
+        conn = session.connection()
+        window = self.cluster_rules.window
+        pending = [_Pending(item_id, item, match, prints.get(item.key), now, window) for item_id, item, match in stored]
+        index = self._band_index(conn, [p for p in pending if p.fp is not None])
+        new_stories: list[dict[str, Any]] = []  # story -(n+1) is new_stories[n] until it has an id
+        notified: dict[int, bool] = dict(index.notified)
+        joined: dict[int, int] = {}  # existing story -> items that joined it in this poll
+        story_items: list[dict[str, Any]] = []
+        bands: list[tuple[int, int, int, int]] = []
+        matches: list[dict[str, Any]] = []
+        for p in pending:
+            assignment = None
+            if p.fp is not None:
+                assignment = best_story(p.fp, index.candidates(p, self.MAX_CANDIDATES), self.cluster_rules)
+            if assignment is not None:
+                story = assignment.story_id
+                if story > 0:
+                    joined[story] = joined.get(story, 0) + 1
+                else:
+                    new_stories[-story - 1]["size"] += 1
+            else:
+                new_stories.append(
+                    {
+                        "lead_item_id": p.item_id,
+                        "started_at": p.at,
+                        "first_seen_at": now,
+                        "last_joined_at": now,
+                        "size": 1,
+                        "notified": False,
+                    }
+                )
+                story = -len(new_stories)
+                notified[story] = False
+            story_items.append(
+                {
+                    "item_id": p.item_id,
+                    "story_id": story,
+                    "source": p.item.source,
+                    "at": p.at,
+                    "joined_at": now,
+                    "shingle_ids": p.fp.shingles_bytes() if p.fp else None,
+                    "shingle_count": p.fp.size if p.fp else 0,
+                    "similar_item_id": assignment.similar_item_id if assignment else None,
+                    "similarity": round(assignment.score, 4) if assignment else None,
+                }
+            )
+            if p.fp is not None:
+                index.add(p, story)
+                day = p.epoch // DAY_SECONDS
+                bands.extend((day, key, p.epoch, p.item_id) for key in set(p.keys))
+            if p.match.relevant:
+                # New items have no match yet: it is news unless its story already was.
+                notify = not notified[story]
+                matches.append(_match_values(p.item_id, p.match, version, now, notify))
+                notified[story] = notified[story] or notify
+        story_ids: list[int] = []
+        if new_stories:
+            for n, values in enumerate(new_stories):
+                values["notified"] = notified[-n - 1]
+            # One multi-row INSERT … RETURNING; a story is known by its lead item (unique).
+            by_lead = {lead: story for lead, story in conn.execute(_NEW_STORIES, new_stories)}
+            story_ids = [by_lead[values["lead_item_id"]] for values in new_stories]
+        for row in story_items:
+            if row["story_id"] < 0:
+                row["story_id"] = story_ids[-row["story_id"] - 1]
+        if joined:
+            conn.execute(
+                _JOIN_STORIES,
+                [
+                    {"b_story": story, "b_count": count, "b_now": now, "b_notified": notified[story]}
+                    for story, count in sorted(joined.items())
+                ],
+            )
+        conn.execute(_NEW_STORY_ITEM, story_items)
+        if bands:
+            # Plain integers, twenty rows an item: straight to the driver's executemany, without
+            # SQLAlchemy's per-row parameter processing (which cost more than the insert itself).
+            conn.exec_driver_sql(_BANDS_INSERT[self.engine.dialect.paramstyle], bands)
+        if matches:
+            conn.execute(self._insert(_MATCHES).on_conflict_do_nothing(index_elements=["item_id"]), matches)
+
+    def _band_index(self, conn: Any, pending: Sequence[_Pending]) -> _BandIndex:
+        """The band-index rows the poll's items can meet, read in one query per few days of items."""
+        index = _BandIndex()
+        ordered = sorted(pending, key=lambda p: p.epoch)
+        start = 0
+        while start < len(ordered):
+            end = start + 1
+            first_day = ordered[start].lo // DAY_SECONDS
+            while (
+                end < len(ordered)
+                and end - start < self.CANDIDATE_BATCH
+                and ordered[end].hi // DAY_SECONDS - first_day < self.CANDIDATE_DAYS
+            ):
+                end += 1
+            group = ordered[start:end]
+            lo, hi = min(p.lo for p in group), max(p.hi for p in group)
+            params = {
+                "days": list(range(lo // DAY_SECONDS, hi // DAY_SECONDS + 1)),
+                "keys": sorted({key for p in group for key in p.keys}),
+                "lo": lo,
+                "hi": hi,
+            }
+            index.load(conn.execute(_BAND_ROWS, params))
+            start = end
+        return index
 
     def _insert(self, table: Any) -> Any:
         if self.engine.dialect.name == "postgresql":
@@ -636,6 +772,11 @@ class Repository:
     # At most this many candidate items are compared per new item; only a degenerate flood of
     # identical texts inside one window comes near it.
     MAX_CANDIDATES = 500
+
+    # The candidates of a poll's items are read for up to this many items at a time, whose windows
+    # span at most this many days together (the lookup probes every day for every band key).
+    CANDIDATE_BATCH = 50
+    CANDIDATE_DAYS = 7
 
     # Key of the PostgreSQL advisory lock that serialises story assignment ("stories" in ASCII).
     STORY_LOCK_KEY = 0x73746F72696573
@@ -1054,6 +1195,8 @@ DAY_SECONDS = 86_400
 _STORIES = StoryRow.__table__  # type: ignore[attr-defined]
 _STORY_ITEMS = StoryItemRow.__table__  # type: ignore[attr-defined]
 _STORY_BANDS = StoryBandRow.__table__  # type: ignore[attr-defined]
+_ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
+_MATCHES = MatchRow.__table__  # type: ignore[attr-defined]
 
 
 # Built once: the statement is compiled once and cached, only the parameters change per item.
@@ -1072,6 +1215,46 @@ _CANDIDATES = select(_STORY_ITEMS.c.story_id, _STORY_ITEMS.c.item_id, _STORY_ITE
 )
 
 
+# A poll's band-index rows: every row sharing a band key with one of its items in their days, with
+# the story and shingles of the row's item (NULL when retention deleted the item).
+_BAND_ROWS = (
+    select(
+        _STORY_BANDS.c.band_key,
+        _STORY_BANDS.c.at_epoch,
+        _STORY_BANDS.c.item_id,
+        _STORY_ITEMS.c.story_id,
+        _STORY_ITEMS.c.shingle_ids,
+        _STORIES.c.notified,
+    )
+    .select_from(
+        _STORY_BANDS.outerjoin(_STORY_ITEMS, _STORY_ITEMS.c.item_id == _STORY_BANDS.c.item_id).outerjoin(
+            _STORIES, _STORIES.c.id == _STORY_ITEMS.c.story_id
+        )
+    )
+    .where(
+        _STORY_BANDS.c.day.in_(bindparam("days", expanding=True)),
+        _STORY_BANDS.c.band_key.in_(bindparam("keys", expanding=True)),
+        _STORY_BANDS.c.at_epoch.between(bindparam("lo"), bindparam("hi")),
+    )
+)
+# The band-index rows of a poll's items, by the driver's parameter style (sqlite3: qmark, psycopg: format).
+_BANDS_INSERT = {
+    style: f"INSERT INTO story_bands (day, band_key, at_epoch, item_id) VALUES ({m}, {m}, {m}, {m}) "
+    "ON CONFLICT DO NOTHING"
+    for style, m in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
+# New stories, in the order they were started: ids in that order, as one insert each would give.
+_NEW_STORIES = insert(_STORIES).returning(_STORIES.c.lead_item_id, _STORIES.c.id)
+# Stories a poll's items joined: one row each, however many of its items joined.
+_JOIN_STORIES = (
+    update(_STORIES)
+    .where(_STORIES.c.id == bindparam("b_story"))
+    .values(
+        size=_STORIES.c.size + bindparam("b_count"),
+        last_joined_at=bindparam("b_now"),
+        notified=or_(_STORIES.c.notified, bindparam("b_notified", type_=Boolean)),
+    )
+)
 _NEW_STORY = insert(_STORIES).values(size=1, notified=False).returning(_STORIES.c.id)
 _JOIN_STORY = (
     update(_STORIES)
@@ -1080,6 +1263,79 @@ _JOIN_STORY = (
     .returning(_STORIES.c.notified)
 )
 _NEW_STORY_ITEM = insert(_STORY_ITEMS)
+
+
+class _Pending:
+    """A newly inserted item on its way into a story: where it sits in time and in the band index."""
+
+    __slots__ = ("item_id", "item", "match", "fp", "at", "epoch", "lo", "hi", "keys")
+
+    def __init__(
+        self, item_id: int, item: Item, match: MatchResult, fp: Fingerprint | None, now: datetime, window: timedelta
+    ) -> None:
+        self.item_id, self.item, self.match, self.fp = item_id, item, match, fp
+        self.at = at = item.published or now
+        self.epoch = int(at.timestamp())
+        # As the candidate lookup of one item computed them (``_story_candidates``).
+        self.lo, self.hi = int((at - window).timestamp()), int((at + window).timestamp())
+        self.keys: tuple[int, ...] = band_keys(fp) if fp is not None else ()
+
+
+class _BandIndex:
+    """The band-index rows a poll's items can meet: those read from the database before the poll's
+    own rows were written, and the poll's items as they get their stories.
+
+    ``candidates`` gives an item what the one-item lookup (``_CANDIDATES``) read from the database
+    with the poll's earlier items stored: the items sharing a band key within its window, in item
+    id order, at most ``limit`` of them (the first in the index's order, as SQLite's lookup did).
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[int, set[tuple[int, int]]] = {}  # band key -> (at_epoch, item id)
+        self.items: dict[int, tuple[int | None, bytes | None]] = {}  # item id -> story, shingle ids
+        self.notified: dict[int, bool] = {}  # stories met, as stored
+        self._decoded: dict[int, tuple[int, ...]] = {}
+
+    def load(self, rows: Iterable[Any]) -> None:
+        for band_key, at_epoch, item_id, story_id, blob, notified in rows:
+            self.rows.setdefault(band_key, set()).add((at_epoch, item_id))
+            self.items.setdefault(item_id, (story_id, blob))
+            if story_id is not None:
+                self.notified[story_id] = bool(notified)
+
+    def add(self, pending: _Pending, story: int) -> None:
+        assert pending.fp is not None
+        for key in set(pending.keys):
+            self.rows.setdefault(key, set()).add((pending.epoch, pending.item_id))
+        self.items[pending.item_id] = (story, pending.fp.packed_shingles)
+
+    def candidates(self, pending: _Pending, limit: int) -> list[Candidate]:
+        lo, hi = pending.lo, pending.hi
+        found = {
+            item_id for key in pending.keys for at_epoch, item_id in self.rows.get(key, ()) if lo <= at_epoch <= hi
+        }
+        if len(found) > limit:  # a flood of near-identical texts: the first ``limit`` in index order
+            hits = sorted(
+                (at_epoch // DAY_SECONDS, key, at_epoch, item_id)
+                for key in set(pending.keys)
+                for at_epoch, item_id in self.rows.get(key, ())
+                if lo <= at_epoch <= hi
+            )
+            found = set()
+            for *_, item_id in hits:
+                if len(found) == limit:
+                    break
+                found.add(item_id)
+        candidates = []
+        for item_id in sorted(found):
+            story, blob = self.items[item_id]
+            if story is None or not blob:
+                continue
+            shingles = self._decoded.get(item_id)
+            if shingles is None:
+                shingles = self._decoded[item_id] = shingle_ids(blob)
+            candidates.append(Candidate(story, item_id, shingles))
+        return candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -1129,6 +1385,23 @@ def _item_values(item: Item, now: datetime) -> dict[str, Any]:
         "author": item.author,
         "content_hash": item.content_hash,
         "first_seen_at": now,
+    }
+
+
+def _match_values(item_id: int, match: MatchResult, version: str, now: datetime, notify: bool) -> dict[str, Any]:
+    """The row ``_match_row`` makes, as values for a Core insert (no model object per match)."""
+    return {
+        "item_id": item_id,
+        "score": match.score,
+        "snippets": list(match.snippets),
+        "marked_snippets": list(match.marked_snippets),
+        "actors": list(match.actors),
+        "topics": list(match.topics),
+        "meeting_level": match.meeting_level,
+        "rule": match.rule,
+        "matcher_version": version,
+        "matched_at": now,
+        "notify": notify,
     }
 
 
