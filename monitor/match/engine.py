@@ -167,6 +167,8 @@ LEAD_SENTENCES = 3
 # A word of another sense is joined to a dialogue word when at most one word of this many letters
 # stands between them ("dialogue of youth", "dijalog za mlade", "dialogu i të rinjve").
 JOINING_WORD_LETTERS = 3
+HEADLINE_SENSE = "the headline names another sense of the word"
+HEADLINE_FIELD = "the headline is about sport or another field, not the talks"
 # Albanian linking articles ("dialogu i të rinjve": the dialogue of the young) join, they do not separate.
 LINKING_ARTICLES = frozenset((b"i", b"e", b"te", b"se"))
 PASSING_MENTION = "a passing mention: one sentence of a long article, nothing in its headline or lead"
@@ -364,6 +366,7 @@ class Matcher:
         sides: dict[int, set[str]] = {}
         eu: set[int] = set()
         other: set[int] = set()
+        fields: set[int] = set()
         senses: dict[int, list[Found]] = {}
         weighable: list[tuple[Found, int]] = []  # dialogue, talks, topics, actors, levels: in text order
         for f, s in located:
@@ -386,6 +389,8 @@ class Matcher:
                 eu.add(s)
             elif kind == "other":
                 other.add(s)
+            elif kind == "field":
+                fields.add(s)
             elif kind == "sense":
                 senses.setdefault(s, []).append(f)
             else:
@@ -412,7 +417,9 @@ class Matcher:
             "level": levels,
         }
         headline_word_ignored = False  # a dialogue or talks word of the headline did not count
-        headline_names_sense = False  # ... because a word of another sense is joined to it
+        # Why a headline sets the subject of the item: it names a field such as sport, or a word of
+        # another sense joined to its dialogue word.
+        headline_sets: str | None = HEADLINE_FIELD if 0 in fields else None
         for f, s in weighable:
             kind = f.entry.kind
             # Every kind here but actors is voidable. An "EU envoy" in a sentence about Bosnia or
@@ -422,6 +429,11 @@ class Matcher:
                 if explaining:
                     ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
                 continue
+            if s in fields and kind in ("dialogue", "talks") and s not in eu:
+                headline_word_ignored |= s == 0
+                if explaining:
+                    ignored.append(Ignored("the sentence is about sport or another field, not the talks", f, s))
+                continue
             if kind in ("dialogue", "talks") and s in senses:
                 # A sense joined to the word ("youth dialogue") holds even beside both parties ("a
                 # youth dialogue of Kosovo and Serbia"), unless the EU is there too; one merely
@@ -430,16 +442,17 @@ class Matcher:
                 sense = joined if joined is not None or both(s) else self._sense_near(f, senses[s], folded)
                 if sense is not None:
                     headline_word_ignored |= s == 0
-                    headline_names_sense |= s == 0 and joined is not None
+                    if s == 0 and joined is not None and headline_sets is None:
+                        headline_sets = HEADLINE_SENSE
                     if explaining:
                         ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
                     continue
             by_kind[kind].append((f, s))
 
-        # A headline naming another sense of its dialogue word ("Youth dialogue in Pristina…") sets
-        # it for the item: a later dialogue or talks word counts only in a sentence with both
-        # parties and the EU.
-        if headline_names_sense:
+        # A headline naming another sense of its dialogue word ("Youth dialogue in Pristina…") or a
+        # field such as sport ("…in World Cup qualifying draw") sets it for the item: a later
+        # dialogue or talks word counts only in a sentence with both parties and the EU.
+        if headline_sets is not None:
 
             def stays(s: int) -> bool:
                 return both(s) and s in eu
@@ -448,7 +461,7 @@ class Matcher:
                 dropped = {id(f) for f, s in (*dialogues, *talks_words) if not stays(s)}
                 for f, s in located:  # in text order, as found
                     if id(f) in dropped:
-                        ignored.append(Ignored("the headline names another sense of the word", f, s))
+                        ignored.append(Ignored(headline_sets, f, s))
             dialogues = [(f, s) for f, s in dialogues if stays(s)]
             talks_words = [(f, s) for f, s in talks_words if stays(s)]
 
@@ -719,6 +732,7 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
     for level in profile.meeting_levels:
         yield from make("level", level.id, level.terms)
     yield from make("other", "other", profile.other_contexts)
+    yield from make("field", "field", profile.other_fields)
     yield from make("sense", "sense", profile.unrelated_senses)
 
 
@@ -813,7 +827,7 @@ def _snippets(
     order = list(dict.fromkeys([e.sentence for e in sorted(evidence, key=lambda e: -e.points)]))[:MAX_SNIPPETS]
     spans_of: dict[int, set[tuple[int, int]]] = {index: set() for index in order}
     for f, s in located:  # the terms to mark, in the chosen sentences only
-        if s in spans_of and f.entry.kind not in ("other", "sense"):
+        if s in spans_of and f.entry.kind not in ("other", "field", "sense"):
             spans = f.spans
             if len(spans) == 1:  # one word: its own span, as _merge gives it
                 spans_of[s].add(spans[0])

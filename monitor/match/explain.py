@@ -31,7 +31,7 @@ def render_explanation(explanation: Explanation, matcher: Matcher) -> str:
         lines.append("found but not counted:")
         for i in explanation.ignored:
             lines.append(f"  “{text[i.finding.start : i.finding.end]}” (sentence {i.sentence + 1}): {i.reason}")
-    context = [f for f in explanation.found if f.entry.kind in ("side", "eu", "other", "sense")]
+    context = [f for f in explanation.found if f.entry.kind in ("side", "eu", "other", "field", "sense")]
     if context:
         lines.append("")
         lines.append(
@@ -72,5 +72,6 @@ def _kind(kind: str, group: str) -> str:
         "side": f"party: {group}",
         "eu": "EU",
         "other": "another dialogue or negotiation",
+        "field": "sport or another field",
         "sense": "another sense of 'dialogue'",
     }.get(kind, kind)

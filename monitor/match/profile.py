@@ -186,13 +186,17 @@ class MatchProfile(_Frozen):
     # Other dialogues and negotiations (Armenia–Azerbaijan, Cyprus, Serbia's EU accession…): a
     # sentence naming one of them and not both parties gives no evidence.
     other_contexts: tuple[Term, ...] = ()
+    # Fields that are never the talks, even naming both parties (sport: "UEFA keeps Kosovo and
+    # Serbia from meeting"): a dialogue or talks word in such a sentence is not counted unless the
+    # EU is there too, and a headline naming one sets it for the item.
+    other_fields: tuple[Term, ...] = ()
     # Words next to a dialogue word that give it another sense (social dialogue, dialogue with
     # the opposition or with students): that mention is not counted.
     unrelated_senses: tuple[Term, ...] = ()
     sense_window: int = Field(40, ge=0, le=400, description="characters around a dialogue word")
     weights: Weights = Weights()
 
-    @field_validator("dialogue", "eu", "talks", "other_contexts", "unrelated_senses")
+    @field_validator("dialogue", "eu", "talks", "other_contexts", "other_fields", "unrelated_senses")
     @classmethod
     def _valid_terms(cls, value: tuple[Term, ...]) -> tuple[Term, ...]:
         return _check_terms(value)

@@ -228,6 +228,8 @@ LEAD_SENTENCES = 3
 # A word of another sense is joined to a dialogue word when at most one word of this many letters
 # stands between them ("dialogue of youth", "dijalog za mlade", "dialogu i të rinjve").
 JOINING_WORD_LETTERS = 3
+HEADLINE_SENSE = "the headline names another sense of the word"
+HEADLINE_FIELD = "the headline is about sport or another field, not the talks"
 # Albanian linking articles ("dialogu i të rinjve": the dialogue of the young) join, they do not separate.
 LINKING_ARTICLES = frozenset((b"i", b"e", b"te", b"se"))
 PASSING_MENTION = "a passing mention: one sentence of a long article, nothing in its headline or lead"
@@ -338,6 +340,7 @@ class Matcher:
         sides: dict[int, set[str]] = {}
         eu: set[int] = set()
         other: set[int] = set()
+        fields: set[int] = set()
         senses: list[tuple[Found, int]] = []
         for f, s in located:
             kind = f.entry.kind
@@ -353,6 +356,8 @@ class Matcher:
                 eu.add(s)
             elif kind == "other":
                 other.add(s)
+            elif kind == "field":
+                fields.add(s)
             elif kind == "sense":
                 senses.append((f, s))
         item_sides = set().union(*sides.values()) if sides else set()
@@ -374,7 +379,7 @@ class Matcher:
             return f.entry.kind == "actor" and self._actors[f.entry.group].role == "envoy"
 
         live: list[tuple[Found, int]] = []
-        headline_names_sense = False
+        headline_sets = HEADLINE_FIELD if 0 in fields else None
         for f, s in located:
             joined = None
             if f.entry.kind in ("dialogue", "talks") and not (both(s) and s in eu):
@@ -382,8 +387,11 @@ class Matcher:
             # An "EU envoy" in a sentence about Bosnia or Moldova is that envoy, not the dialogue's.
             if (f.entry.kind in _VOIDABLE or is_envoy(f)) and s in other and not both(s):
                 ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
+            elif f.entry.kind in ("dialogue", "talks") and s in fields and s not in eu:
+                ignored.append(Ignored("the sentence is about sport or another field, not the talks", f, s))
             elif joined is not None:
-                headline_names_sense |= s == 0
+                if s == 0 and headline_sets is None:
+                    headline_sets = HEADLINE_SENSE
                 ignored.append(Ignored(f"another sense of the word ({joined})", f, s))
             elif (
                 f.entry.kind in ("dialogue", "talks")
@@ -396,10 +404,10 @@ class Matcher:
 
         # A headline naming another sense of its dialogue word sets it for the item: a later
         # dialogue or talks word counts only in a sentence with both parties and the EU.
-        if headline_names_sense:
+        if headline_sets is not None:
             for f, s in [(f, s) for f, s in live if f.entry.kind in ("dialogue", "talks")]:
                 if not (both(s) and s in eu):
-                    ignored.append(Ignored("the headline names another sense of the word", f, s))
+                    ignored.append(Ignored(headline_sets, f, s))
             live = [(f, s) for f, s in live if f.entry.kind not in ("dialogue", "talks") or (both(s) and s in eu)]
 
         # A headline about another dialogue or country ("Inter-party dialogue…", "Strategic dialogue of
@@ -657,6 +665,7 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
     for level in profile.meeting_levels:
         yield from make("level", level.id, level.terms)
     yield from make("other", "other", profile.other_contexts)
+    yield from make("field", "field", profile.other_fields)
     yield from make("sense", "sense", profile.unrelated_senses)
 
 
@@ -745,7 +754,12 @@ def _snippets(
     for index in order[:MAX_SNIPPETS]:
         start, end = sentences[index]
         spans = sorted(
-            {span for f, s in located if s == index and f.entry.kind not in ("other", "sense") for span in _merge(f)}
+            {
+                span
+                for f, s in located
+                if s == index and f.entry.kind not in ("other", "field", "sense")
+                for span in _merge(f)
+            }
         )
         anchor = next((e.finding.start for e in evidence if e.sentence == index), start)
         start, end = _window(body, start, end, anchor)

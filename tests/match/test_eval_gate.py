@@ -38,8 +38,8 @@ GATES = [
     # sq 0.923, sr-Cyrl 0.923, sr-Latn 1.000 precision, recall 1.000: one more false alarm per
     # language would still pass, no more
     Gate("eval_blind2", 0.85, 0.97, 30),
-    # a fourth author, blind: 0.898 / 0.946 as it arrived; now en 0.875, sq 0.824, sr-Cyrl 1.000,
-    # sr-Latn 1.000 precision, recall 1.000 (five false alarms left, see the README)
+    # a fourth author, blind: 0.898 / 0.946 as it arrived; now en 0.933, sq 0.824, sr-Cyrl 1.000,
+    # sr-Latn 1.000 precision, recall 1.000 (four false alarms left, see the README)
     Gate("eval_blind3", 0.80, 0.97, 30),
 ]
 

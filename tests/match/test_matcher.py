@@ -266,3 +266,31 @@ def test_explain_says_when_points_without_an_anchor_reach_the_threshold(matcher:
     assert not explanation.result.relevant and explanation.result.score >= matcher.profile.threshold
     out = render_explanation(explanation, matcher)
     assert "none of it ties the item to the dialogue" in out and "below the threshold" not in out
+
+
+def test_sport_is_not_the_talks_even_naming_both_parties(matcher: Matcher) -> None:
+    # Every draw keeps the two national teams from "meeting": that is not a meeting of the parties.
+    for title, text, lang in [
+        (
+            "Kosovo and Serbia kept apart in the Nations League draw",
+            "UEFA's rule stops the two national teams meeting.",
+            "en",
+        ),
+        (
+            "Žreb: Srbija i Kosovo opet razdvojeni",
+            "UEFA ne dozvoljava da se reprezentacije Srbije i Kosova sastanu u kvalifikacijama.",
+            "sr",
+        ),
+        (
+            "Shorti: Kosova dhe Serbia sërish të ndara",
+            "UEFA nuk lejon që Kosova dhe Serbia të takohen në kualifikime.",
+            "sq",
+        ),
+    ]:
+        assert not matcher.match(title, text, lang).relevant, title
+    # With the EU in the sentence it is the talks again, whatever else the sentence mentions.
+    assert matcher.match(
+        "EU: talks go on despite the football incident",
+        "After the football match in Belgrade, the EU said talks between Kosovo and Serbia would continue in Brussels.",
+        "en",
+    ).relevant
