@@ -158,7 +158,9 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    if any(unicodedata.category(c)[0] in "CZ" for c in url):
+    # No control (C*) or separator (Z*) character: str.isprintable() is false for exactly those,
+    # except the ASCII space, which it accepts and a URL may not carry either.
+    if not url.isprintable() or " " in url:
         return None
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -166,16 +168,26 @@ def safe_url(url: str | None) -> str | None:
     return quote(url, safe=_URL_SAFE)
 
 
+_CONTROLS = ("Cc", "Cf", "Zl", "Zp")
+_WHITESPACE = re.compile(r"\s+")
+_MARKS = re.compile(f"{MARK_OPEN}|{MARK_CLOSE}")
+
+
 def clean_text(text: str) -> str:
     """Plain one-line text: control and line-separator characters become spaces."""
-    out = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
-    return re.sub(r"\s+", " ", out).strip()
+    # A printable string (str.isprintable(), in C) holds none of them: most titles and snippets.
+    # Otherwise each distinct character is looked up once, not each occurrence.
+    if not text.isprintable():
+        controls = {ord(c): " " for c in set(text) if unicodedata.category(c) in _CONTROLS}
+        if controls:
+            text = text.translate(controls)
+    return _WHITESPACE.sub(" ", text).strip()
 
 
 def segments(marked: str) -> tuple[Segment, ...]:
     """A snippet with the matcher's ⟦marks⟧ around matched terms, as plain and highlighted pieces."""
     out: list[Segment] = []
-    for index, piece in enumerate(re.split(f"{MARK_OPEN}|{MARK_CLOSE}", marked)):
+    for index, piece in enumerate(_MARKS.split(marked)):
         if piece:
             out.append(Segment(piece, hit=index % 2 == 1))
     return tuple(out)

@@ -57,7 +57,7 @@ from monitor.notify.email import PartiallyRefused, build_message, message_id_for
 from monitor.notify.payloads import digest_json, match_event_json, slack_health_footer, slack_message
 from monitor.notify.webhook import signed_headers, webhook_id_for
 from monitor.store import Repository
-from monitor.types import Delivery, DeliveryStatus, NewDelivery, StoredItem
+from monitor.types import Delivery, DeliveryStatus, NewDelivery, StoredItem, StoryRef
 
 Subscriber = EmailSubscriber | WebhookSubscriber
 # A subscriber that has had nothing yet and asks for a digest by hand gets the last day.
@@ -260,8 +260,11 @@ class Outbox:
         self, items: Sequence[StoredItem], zone_name: str, now: datetime, since: datetime | None, held_back: int = 0
     ) -> Digest:
         zone = resolve_zone(zone_name)
+        # The stories are looked up once: to keep one item per story, then for "also reported by".
+        refs = self.repo.stories_for_items(s.id for s in items)
+        entries = build_entries(self._one_per_story(items, refs), self.settings.catalog, zone)
         return build_digest(
-            self._one_per_story(build_entries(items, self.settings.catalog, zone)),
+            self._with_stories(entries, refs),
             self.settings.catalog,
             zone,
             now,
@@ -368,9 +371,13 @@ class Outbox:
             new = NewDelivery(key, sub.name, "webhook", "event", webhook_id, body)
             self.repo.create_delivery(new, [entry.item_id], now)
 
-    def _with_stories(self, entries: Sequence[DigestEntry]) -> list[DigestEntry]:
-        """Each entry with the other outlets of its story ("also reported by")."""
-        refs = self.repo.stories_for_items(e.item_id for e in entries)
+    def _with_stories(
+        self, entries: Sequence[DigestEntry], refs: Mapping[int, StoryRef] | None = None
+    ) -> list[DigestEntry]:
+        """Each entry with the other outlets of its story ("also reported by"); ``refs``: the
+        stories of these entries when the caller has looked them up already."""
+        if refs is None:
+            refs = self.repo.stories_for_items(e.item_id for e in entries)
         catalog = self.settings.catalog
         out = []
         for entry in entries:
@@ -379,22 +386,21 @@ class Outbox:
             out.append(replace(entry, also_reported_by=others) if others else entry)
         return out
 
-    def _one_per_story(self, entries: Sequence[DigestEntry]) -> list[DigestEntry]:
-        """A story appears once in a digest: its lead when the lead is among the entries, else its
-        earliest entry, with every other outlet of the story as "also reported by". The other
-        entries' items are still recorded as delivered with the digest."""
-        refs = self.repo.stories_for_items(e.item_id for e in entries)
-        chosen: dict[int, DigestEntry] = {}
-        for entry in sorted(entries, key=lambda e: (e.first_seen, e.item_id)):
-            ref = refs.get(entry.item_id)
+    def _one_per_story(self, items: Sequence[StoredItem], refs: Mapping[int, StoryRef]) -> list[StoredItem]:
+        """A story appears once in a digest: its lead when the lead is among the items, else its
+        earliest item, with every other outlet of the story as "also reported by". The other
+        items are still recorded as delivered with the digest. Chosen before the entries are
+        built, so that the copies that are not shown cost no entry."""
+        chosen: dict[int, StoredItem] = {}
+        for stored in sorted(items, key=lambda s: (s.first_seen, s.id)):
+            ref = refs.get(stored.id)
             if ref is None:
                 continue
             kept = chosen.get(ref.story_id)
-            if kept is None or entry.item_id == ref.lead_item_id:
-                chosen[ref.story_id] = entry
-        keep = {id(e) for e in chosen.values()}
-        survivors = [e for e in entries if refs.get(e.item_id) is None or id(e) in keep]
-        return self._with_stories(survivors)
+            if kept is None or stored.id == ref.lead_item_id:
+                chosen[ref.story_id] = stored
+        keep = {id(s) for s in chosen.values()}
+        return [s for s in items if refs.get(s.id) is None or id(s) in keep]
 
     def _zone(self, sub: Subscriber) -> ZoneInfo:
         return resolve_zone(sub.schedule.timezone)

@@ -943,14 +943,32 @@ class Repository:
     def _story_copies(self, session: Session, story_ids: Sequence[int]) -> dict[int, list[StoryCopy]]:
         copies: dict[int, list[StoryCopy]] = {}
         for chunk in _chunks(story_ids, 500):
+            # The columns a copy shows, not whole rows: a story's copies are full articles.
             statement = (
-                select(col(StoryItemRow.story_id), ItemRow)
+                select(
+                    col(StoryItemRow.story_id),
+                    col(ItemRow.id),
+                    col(ItemRow.source),
+                    col(ItemRow.title),
+                    col(ItemRow.url),
+                    col(ItemRow.published_at),
+                    col(ItemRow.first_seen_at),
+                )
                 .join(ItemRow, col(ItemRow.id) == col(StoryItemRow.item_id))
                 .where(col(StoryItemRow.story_id).in_(chunk))
                 .order_by(col(StoryItemRow.joined_at), col(ItemRow.id))
             )
-            for story_id, row in session.execute(statement).all():
-                copies.setdefault(story_id, []).append(_copy(row))
+            for story_id, item_id, source, title, url, published, first_seen in session.execute(statement).all():
+                copies.setdefault(story_id, []).append(
+                    StoryCopy(
+                        item_id=item_id,
+                        source=source,
+                        title=title,
+                        url=url,
+                        published=published,
+                        first_seen=first_seen,
+                    )
+                )
         return copies
 
     def _story_leads(self, session: Session, story_ids: Sequence[int]) -> dict[int, int | None]:
@@ -1342,18 +1360,6 @@ class _BandIndex:
 class _Story:
     id: int
     notified: bool  # a match of the story was already stored as news
-
-
-def _copy(row: ItemRow) -> StoryCopy:
-    assert row.id is not None
-    return StoryCopy(
-        item_id=row.id,
-        source=row.source,
-        title=row.title,
-        url=row.url,
-        published=row.published_at,
-        first_seen=row.first_seen_at,
-    )
 
 
 def _first_per_source(copies: Sequence[StoryCopy]) -> tuple[StoryCopy, ...]:
