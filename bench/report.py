@@ -95,8 +95,9 @@ WHY = {
     ),
     "growth": "memory that grows with each cycle points to a cache or a reference kept across cycles",
     "digest": (
-        "measured as `monitor digest --preview` builds it, which marks the snippets of each of the 1,000 items "
-        "by running the matcher again; not profiled here"
+        "matches stored before their marked snippets were kept are matched again for the digest (see the "
+        "count of such rows under Matcher and digest); the whole preview adds the store queries (the matches, "
+        "their stories and other outlets, the sources' states) to the render"
     ),
     "matcher": (
         "the matcher analyses every finding in pure Python; these figures are of the matcher at the commit "
@@ -202,13 +203,22 @@ def targets(results: Results) -> list[Target]:
         )
     digest = results.components.get("digest", {})
     if digest:
+        # Judged on the slower of the render alone and the whole `digest --preview` (when measured).
+        preview = results.components.get("digest_preview", {})
+        slowest = max(digest["seconds"], preview.get("seconds", 0.0))
+        measured = f"{digest['seconds']:.3f} s"
+        if preview:
+            measured = (
+                f"render {digest['seconds']:.3f} s; whole `digest --preview` {preview['seconds']:.3f} s "
+                f"(store queries included, {preview['entries']} stories shown)"
+            )
         add(
             "digest",
             f"digest render of {digest['matches']} matches",
             "< 0.5 s",
-            f"{digest['seconds']:.3f} s",
-            digest["seconds"] < 0.5 and digest["matches"] >= 1000,
-            f"{digest['seconds']:.3f} s where less than 0.5 s is wanted"
+            measured,
+            slowest < 0.5 and digest["matches"] >= 1000,
+            f"{slowest:.3f} s where less than 0.5 s is wanted"
             if digest["matches"] >= 1000
             else f"only {digest['matches']} matches were stored to render",
         )
@@ -421,9 +431,21 @@ def _components(r: Results) -> list[str]:
     elif match_speed:
         lines.append(f"- bench/bench_match.py did not run: {match_speed.get('error')}")
     if digest:
+        again = ""
+        if "marked" in digest:
+            rematched = digest["matches"] - digest["marked"]
+            again = f"; {rematched} of them matched again for their marked snippets (stored without them)"
         lines.append(
-            f"- digest: {digest['matches']} matches rendered as text and HTML in {digest['seconds']:.3f} s "
-            f"({digest['bytes'] / 1024:.0f} KiB)."
+            f"- digest: {digest['matches']} matches rendered as text and HTML, one entry each, in "
+            f"{digest['seconds']:.3f} s ({digest['bytes'] / 1024:.0f} KiB){again}."
+        )
+    preview = r.components.get("digest_preview", {})
+    if preview:
+        lines.append(
+            f"- digest preview: `monitor digest --preview` with its cap raised to {preview['matches']} matches, "
+            f"timed from the store query to the rendered text and HTML (`Outbox.preview_all`): "
+            f"{preview['seconds']:.3f} s; {preview['entries']} entries shown (one per story, the other outlets as "
+            f'"also reported by").'
         )
     return lines
 

@@ -19,7 +19,7 @@ import feedparser
 import pytest
 
 from bench.check import check_store
-from bench.components import digest_render, matcher_throughput
+from bench.components import digest_preview, digest_render, matcher_throughput
 from bench.farm import CYCLE2_DELAY, FARM_NOW, Farm, FarmSpec, article_id, build_farm
 from bench.measure import tree_pids, tree_pss_bytes, tree_rss_bytes
 from bench.report import match_rates, shortfall
@@ -187,7 +187,7 @@ def test_the_pss_of_a_process_tree_counts_shared_pages_once() -> None:
         child.wait()
 
 
-def test_the_components_bench_renders_the_stored_matches_and_matches_every_item(
+def test_the_components_bench_renders_the_stored_matches_previews_them_and_matches_every_item(
     farm: Farm, server: LocalServer, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path, _serve(server, farm, 1))
@@ -196,6 +196,11 @@ def test_the_components_bench_renders_the_stored_matches_and_matches_every_item(
     digest = digest_render(config, count=1000, renders=1)
     assert digest["matches"] == relevant
     assert digest["bytes"] > relevant * 200  # every entry is in it, with its title and link
+    assert digest["marked"] == relevant  # a poll stores the marked snippets: nothing is matched again
+    # The whole preview reads the same matches and shows each story once.
+    preview = digest_preview(config, count=1000, previews=1)
+    assert preview["matches"] == relevant
+    assert 0 < preview["entries"] <= relevant
     matcher = matcher_throughput(config, passes=1)
     assert matcher["items"] == len(farm.truth(1))
     assert matcher["relevant"] == relevant
