@@ -293,7 +293,8 @@ def fetch_limits(config: Config) -> FetchLimits:
 
 def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     feeds = feed_sources(config)
-    matcher = Matcher.compile(config.profile)
+    # Built on the first item to match: a poll in which every feed answers 304 never builds it.
+    matcher = Matcher.compile(config.profile, lazy=True)
     limits = fetch_limits(config)
     progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
     with (
@@ -317,6 +318,7 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                 progress.update if progress else None,
                 pool,
                 update_rules(config),
+                sources_in_flight=config.polling.sources_in_flight,
             )
         )
     if progress:

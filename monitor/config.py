@@ -179,6 +179,9 @@ class PollingConfig(Frozen):
     parse_workers: int | None = Field(None, ge=0, le=64)
     # Plain RSS 2.0 / Atom feeds read by lxml (same entries, several times faster); false: feedparser only.
     fast_parser: bool = True
+    # Sources of one ``monitor poll`` between the start of their fetch and their items stored, at
+    # most: what bounds the poll's memory (parsed items wait for the serial store).
+    sources_in_flight: int = Field(16, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> PollingConfig:

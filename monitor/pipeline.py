@@ -31,9 +31,10 @@ announces an item that was not committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -56,7 +57,7 @@ from monitor.notify.outbox import DeliveryReport
 from monitor.parse.article import extract_article
 from monitor.parse.feed import parse_feed
 from monitor.parse.page import parse_listing
-from monitor.store import Repository
+from monitor.store import PollRecord, Repository
 from monitor.types import (
     Article,
     FeedEntry,
@@ -79,6 +80,8 @@ from monitor.updates import UpdateRules, plan_updates
 from monitor.workers import IdentifiedFeed, ParsePool, parse_and_identify
 
 DEFAULT_MAX_ARTICLES = 30
+# polling.sources_in_flight: sources of one cycle between the start of their fetch and stored.
+DEFAULT_SOURCES_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,13 @@ class PollContext:
     draw: Callable[[], float] = field(default=random.random)
     # What a changed article does (revision cap, re-alert): the ``updates:`` section of config.yaml.
     update_rules: UpdateRules = field(default_factory=UpdateRules)
+    # What a cycle shares between its sources (``poll_once``); a lone poll (the daemon's) has none.
+    # The sources' states, read in one query at the start of the cycle.
+    states: Mapping[str, SourceState] | None = None
+    # Taken from the start of a source's fetch until its items are stored: bounds the memory.
+    slots: asyncio.Semaphore | None = None
+    # Records the polls that stored nothing, several in one transaction.
+    records: PollLog | None = None
 
 
 class ArticleReader:
@@ -174,9 +184,13 @@ async def poll_cycle(
     progress: ProgressCallback | None = None,
     parse_pool: ParsePool | None = None,
     update_rules: UpdateRules | None = None,
+    *,
+    sources_in_flight: int = DEFAULT_SOURCES_IN_FLIGHT,
 ) -> CycleReport:
     """One poll cycle: poll every source, then send the immediate alerts for the new matches."""
-    outcomes = await poll_once(sources, repo, matcher, limits, progress, parse_pool, update_rules)
+    outcomes = await poll_once(
+        sources, repo, matcher, limits, progress, parse_pool, update_rules, sources_in_flight=sources_in_flight
+    )
     if send_alerts is None:
         return CycleReport(outcomes)
     # The outbox is synchronous (smtplib, database): keep the event loop free while it works.
@@ -194,13 +208,29 @@ async def poll_once(
     update_rules: UpdateRules | None = None,
     *,
     robots: RobotsCache | None = None,
+    sources_in_flight: int = DEFAULT_SOURCES_IN_FLIGHT,
 ) -> list[SourceOutcome]:
     """Poll every source once, concurrently within the fetch limits; outcomes in source order.
+
+    At most ``sources_in_flight`` sources are between the start of their fetch and their items
+    stored: storing is serial and slower than fetching and parsing, and without a bound the
+    parsed items of hundreds of sources would wait in memory for their turn. The sources' states
+    are read in one query, and the polls that bring nothing to store (304, errors) are recorded
+    several to a transaction (``PollLog``).
 
     Pass a ``robots`` cache to keep robots.txt rules across cycles (a daemon); without one
     each cycle reads them afresh.
     """
-    context = PollContext(update_rules=update_rules or UpdateRules())
+    try:
+        states: Mapping[str, SourceState] | None = await asyncio.to_thread(repo.source_states)
+    except StorageError:
+        states = None  # each source reads its own, and meets the error there
+    context = PollContext(
+        update_rules=update_rules or UpdateRules(),
+        states=states,
+        slots=asyncio.Semaphore(sources_in_flight),
+        records=PollLog(repo),
+    )
     async with Fetcher(limits, robots=robots) as fetcher:
         articles = ArticleReader(fetcher, parse_pool)
 
@@ -226,10 +256,31 @@ async def poll_source(
     context = context or PollContext()
     started = time.monotonic()
     articles = articles or ArticleReader(fetcher, parse_pool)
+    async with context.slots or contextlib.nullcontext():
+        done = await _poll_and_store(source, fetcher, repo, matcher, context, articles, started)
+    if isinstance(done, SourceOutcome):
+        return done
+    # Nothing to store: the source's slot is free again while its poll is recorded.
+    return await _record(source, done, repo, matcher, context, started)
+
+
+async def _poll_and_store(
+    source: FeedSource,
+    fetcher: Fetcher,
+    repo: Repository,
+    matcher: Matcher,
+    context: PollContext,
+    articles: ArticleReader,
+    started: float,
+) -> SourceOutcome | _Unrecorded:
+    """The stored poll's outcome, or (not modified, failed) the outcome still to be recorded."""
     try:
         # Every database call runs in a thread: one that waits (a lock, a retry while PostgreSQL
         # restarts) must not hold up the fetches of the other sources on the event loop.
-        state = await asyncio.to_thread(repo.source_state, source.name)
+        if context.states is not None:
+            state = context.states.get(source.name) or SourceState(source.name)
+        else:
+            state = await asyncio.to_thread(repo.source_state, source.name)
         response = await fetcher.fetch(source.url, state.validators, source=source.name, page=source.is_page)
         if not isinstance(response, Fetched):
             outcome = SourceOutcome(
@@ -239,7 +290,7 @@ async def poll_source(
                 validators=response.validators,
                 max_age=decide.max_age(response.headers),
             )
-            return await asyncio.to_thread(_commit, source, outcome, [], repo, matcher, context)
+            return _Unrecorded(outcome)
         # The body is parsed and then let go (``_parse`` takes the only reference to it), so a
         # large feed is not held through the article fetches, matching and storing that follow.
         headers, final_url, validators = response.headers, response.final_url, response.validators
@@ -252,11 +303,90 @@ async def poll_source(
             harvest = await _read_listing(source, parsed, validators, state, repo, articles)
         return await asyncio.to_thread(_store, source, harvest, headers, repo, matcher, started, context)
     except MonitorError as exc:
-        outcome = _error_outcome(source.name, exc, time.monotonic() - started)
+        return _Unrecorded(_error_outcome(source.name, exc, time.monotonic() - started))
+
+
+@dataclass(frozen=True, slots=True)
+class _Unrecorded:
+    """A poll that brought nothing to store (not modified, or failed), not recorded yet."""
+
+    outcome: SourceOutcome
+
+
+async def _record(
+    source: FeedSource,
+    unrecorded: _Unrecorded,
+    repo: Repository,
+    matcher: Matcher,
+    context: PollContext,
+    started: float,
+) -> SourceOutcome:
+    """Record a poll that stored nothing: with the cycle's other such polls when it has a
+    ``PollLog``; on its own when not, or when that shared transaction failed.
+
+    On its own: a not-modified poll whose record fails is recorded as that storage error, and
+    when even that fails the error is only reported (the next poll tries again).
+    """
+    outcome = unrecorded.outcome
+    if context.records is not None:
+        with contextlib.suppress(StorageError):
+            return await context.records.record(source, outcome, context)
+    try:
+        return await asyncio.to_thread(_commit, source, outcome, [], repo, matcher, context)
+    except StorageError as exc:
+        failed = _error_outcome(source.name, exc, time.monotonic() - started)
+    if outcome.status is OutcomeStatus.ERROR:
+        return failed
+    try:
+        return await asyncio.to_thread(_commit, source, failed, [], repo, matcher, context)
+    except StorageError as exc:
+        return _error_outcome(source.name, exc, time.monotonic() - started)
+
+
+class PollLog:
+    """Records the polls of a cycle that stored nothing, as many as are waiting in one transaction.
+
+    A group commit: the first poll to come starts a transaction at once; the polls that come
+    while it runs wait, and go together in the next one. So 1,000 feeds answering 304 cost a
+    handful of transactions rather than 1,000. Each poll's awaited outcome is returned once its
+    transaction committed (with its next check), or the transaction's ``StorageError`` raised.
+    """
+
+    def __init__(self, repo: Repository, batch: int = 500) -> None:
+        self.repo = repo
+        self.batch = batch
+        self._waiting: list[tuple[FeedSource, SourceOutcome, PollContext, asyncio.Future[SourceOutcome]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, source: FeedSource, outcome: SourceOutcome, context: PollContext) -> SourceOutcome:
+        future: asyncio.Future[SourceOutcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((source, outcome, context, future))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        batch: list[tuple[FeedSource, SourceOutcome, PollContext, asyncio.Future[SourceOutcome]]] = []
         try:
-            return await asyncio.to_thread(_commit, source, outcome, [], repo, matcher, context)
-        except StorageError as storage_exc:
-            return _error_outcome(source.name, storage_exc, time.monotonic() - started)
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
+                polls = [(source, outcome, context) for source, outcome, context, _ in batch]
+                try:
+                    recorded = await asyncio.to_thread(_commit_many, polls, self.repo)
+                except Exception as exc:  # noqa: BLE001 - handed to each waiting poll
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for (*_, future), outcome in zip(batch, recorded, strict=True):
+                        if not future.done():
+                            future.set_result(outcome)
+                batch = []
+        finally:
+            self._writer = None
+            for *_, future in (*batch, *self._waiting):  # cancelled: nobody waits in vain
+                future.cancel()
+            self._waiting = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,6 +637,36 @@ def _store(
     return _commit(source, outcome, matched, repo, matcher, context, plan.updates, harvest.fingerprints)
 
 
+def _commit_many(
+    polls: Sequence[tuple[FeedSource, SourceOutcome, PollContext]], repo: Repository
+) -> list[SourceOutcome]:
+    """Record several polls that stored nothing, each with its next check, in one transaction."""
+    now = polls[0][2].clock()
+    decided: list[list[NextCheck]] = []
+    records = []
+    for source, outcome, context in polls:
+        decisions: list[NextCheck] = []
+        decided.append(decisions)
+        plan = _planner(source.policy, outcome, now, context, decisions) if source.policy else None
+        records.append(PollRecord(outcome, plan))
+    repo.record_polls(records, now, polls[0][2].lease_owner)
+    return [
+        replace(outcome, next_check=decisions[-1] if decisions else None)
+        for (_, outcome, _), decisions in zip(polls, decided, strict=True)
+    ]
+
+
+def _planner(
+    policy: PollingPolicy, outcome: SourceOutcome, now: datetime, context: PollContext, decided: list[NextCheck]
+) -> Callable[[SourceHistory], NextCheck]:
+    def plan(history: SourceHistory) -> NextCheck:
+        decision = decide.next_check(policy, outcome, history, now, context.draw())
+        decided.append(decision)
+        return decision
+
+    return plan
+
+
 def _commit(
     source: FeedSource,
     outcome: SourceOutcome,
@@ -520,20 +680,12 @@ def _commit(
     """Record the poll, and with a policy its next check, in one transaction."""
     now = context.clock()
     decided: list[NextCheck] = []
-    policy = source.policy
-
-    def plan(history: SourceHistory) -> NextCheck:
-        assert policy is not None
-        decision = decide.next_check(policy, outcome, history, now, context.draw())
-        decided.append(decision)
-        return decision
-
     inserted = repo.commit_poll(
         outcome,
         matched,
         matcher.version,
         now,
-        plan if policy else None,
+        _planner(source.policy, outcome, now, context, decided) if source.policy else None,
         lease_owner=context.lease_owner,
         updates=updates,
         fingerprints=fingerprints,

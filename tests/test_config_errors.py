@@ -81,6 +81,24 @@ CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
     ("out-of-range", setting(["http", "max_redirects"], 99), "http.max_redirects", ("less than or equal to 20",)),
     ("negative", setting(["http", "max_body_bytes"], -1), "http.max_body_bytes", ("greater than 0",)),
     (
+        "sources-in-flight-zero",
+        setting(["polling", "sources_in_flight"], 0),
+        "polling.sources_in_flight",
+        ("greater than or equal to 1", "0"),
+    ),
+    (
+        "sources-in-flight-too-many",
+        setting(["polling", "sources_in_flight"], 100_000),
+        "polling.sources_in_flight",
+        ("less than or equal to 1000",),
+    ),
+    (
+        "sources-in-flight-not-a-number",
+        setting(["polling", "sources_in_flight"], "all"),
+        "polling.sources_in_flight",
+        ("integer", "'all'"),
+    ),
+    (
         "missing-required",
         removing(["sources", 1, "url"]),
         f"sources[1] ({BASE['sources'][1]['name']}).url",

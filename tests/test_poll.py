@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
 from tests.conftest import FIXTURES
-from tests.support.configs import feed_source, write_config
+from tests.support.configs import default_raw, feed_source, write_config
 from tests.support.httpserver import LocalServer, closed_port
 
 FEEDS = {
@@ -190,3 +194,65 @@ def test_digest_since_filters_by_first_seen(server: LocalServer, tmp_path: Path,
     run("--config", str(config), "poll", "--once")
     _, text = run("--config", str(config), "digest", "--preview", "--since", since)
     assert "Chief negotiators meet" in text
+
+
+def _small_feed(number: int) -> str:
+    items = "".join(
+        f"""<item><title>Town council {number} opens the new library, part {part}</title>
+        <link>https://town{number}.example/news/library-{part}</link><guid>town{number}-{part}</guid>
+        <pubDate>Sat, 21 Nov 2026 0{part}:00:00 +0000</pubDate>
+        <description>Readers of town {number} queued for the opening, part {part}.</description></item>"""
+        for part in (1, 2, 3)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Town {number}</title>{items}</channel></rss>'
+
+
+def test_a_poll_keeps_at_most_sources_in_flight_between_fetch_and_stored(server: LocalServer, tmp_path: Path) -> None:
+    """Every feed request finds the sources it saw start, less those already stored, within the bound.
+
+    The server counts the requests started and reads the polls recorded in the database at each
+    request: a source holds its place from the start of its fetch until its items are committed.
+    """
+    in_flight, feeds = 3, 30
+    database = tmp_path / "monitor.db"
+    seen: list[int] = []
+    lock = threading.Lock()
+    started = 0
+
+    def feed(number: int) -> Callable[[BaseHTTPRequestHandler], None]:
+        body = _small_feed(number).encode()
+
+        def handle(request: BaseHTTPRequestHandler) -> None:
+            nonlocal started
+            with lock:
+                started += 1
+                db = sqlite3.connect(database, timeout=10)
+                try:
+                    stored = db.execute("select count(*) from polls").fetchone()[0]
+                finally:
+                    db.close()
+                seen.append(started - stored)
+            time.sleep(0.05)  # responses overlap, as on a network
+            request.send_response(200)
+            request.send_header("Content-Type", "application/rss+xml")
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body)
+
+        return handle
+
+    sources = []
+    for number in range(feeds):
+        url = server.add(f"/town{number}.xml", handler=feed(number))
+        sources.append(feed_source(f"town{number}", url))
+    config = write_config(
+        tmp_path,
+        sources,
+        http={**default_raw()["http"], "concurrency": 16, "per_host_concurrency": 16, "min_host_delay_seconds": 0},
+        polling={**default_raw()["polling"], "sources_in_flight": in_flight},
+    )
+    code, out = run("--config", str(config), "poll", "--once")
+    assert code == 0, out
+    assert f"{feeds} sources polled, 0 failed; {3 * feeds} new items" in out
+    assert len(seen) == feeds
+    assert max(seen) <= in_flight, seen

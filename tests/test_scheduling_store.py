@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from monitor.identity import identify
-from monitor.store import Repository, open_engine
+from monitor.store import PollRecord, Repository, open_engine
 from monitor.types import (
     CheckReason,
     FeedEntry,
@@ -14,6 +18,7 @@ from monitor.types import (
     OutcomeStatus,
     SourceHistory,
     SourceOutcome,
+    Validators,
 )
 
 NOW = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
@@ -143,3 +148,60 @@ def test_a_poll_that_outlived_its_lease_leaves_the_schedule_to_the_new_holder(da
         repo.commit_poll(late, [], "m1", NOW + LEASE, lambda history: in_minutes(30), lease_owner="r2")
         assert repo.source_state("a").next_check_at == NOW + timedelta(minutes=30)
         assert repo.claim_due(["a"], "r3", NOW + LEASE, LEASE, 5) == []
+
+
+def _aged(path: str, age: timedelta) -> FeedEntry:
+    return FeedEntry(None, f"https://wire.example/{path}", f"Wire story {path}", "x", NOW - age, "en")
+
+
+def test_polls_recorded_together_are_recorded_as_one_by_one(database_url: str) -> None:
+    """``record_polls`` (a cycle's unchanged and failed feeds, one transaction) leaves every source
+    as ``commit_poll`` leaves it alone: status, validators, errors, history, next check, lease."""
+    later = NOW + timedelta(minutes=5)
+    outcomes = {
+        "quiet": SourceOutcome("quiet", OutcomeStatus.NOT_MODIFIED, validators=Validators('"v2"', "Sun, 22 Nov")),
+        "busy": SourceOutcome("busy", OutcomeStatus.NOT_MODIFIED, validators=Validators('"b1"')),
+        "down": SourceOutcome("down", OutcomeStatus.ERROR, error_kind="timeout", error_message="fetch: too slow"),
+        "fresh": SourceOutcome("fresh", OutcomeStatus.ERROR, error_kind="network", error_message="fetch: refused"),
+    }
+    results = {}
+    for way in ("alone", "together"):
+        with Repository(open_engine(database_url)) as repo:
+            names = [f"{way}-{name}" for name in outcomes if name != "fresh"]  # "fresh" has no row yet
+            repo.ensure_sources(names, NOW)
+            busy = [identify(f"{way}-busy", _aged(f"{way}/{n}", timedelta(days=n)), "en") for n in range(4)]
+            stored = [(i, IRRELEVANT) for i in busy]
+            repo.commit_poll(SourceOutcome(f"{way}-busy", OutcomeStatus.OK, new_items=4), stored, "m1", NOW)
+            repo.commit_poll(SourceOutcome(f"{way}-down", OutcomeStatus.ERROR, error_kind="timeout"), [], "m1", NOW)
+            assert sorted(repo.claim_due(names, "r1", later, LEASE, 10)) == sorted(names)
+            seen: dict[str, SourceHistory] = {}
+
+            def planner(name: str, seen: dict[str, SourceHistory]) -> Callable[[SourceHistory], NextCheck]:
+                def plan(history: SourceHistory) -> NextCheck:
+                    seen[name] = history
+                    return in_minutes(10 * (len(seen)))
+
+                return plan
+
+            renamed = {name: replace(o, source=f"{way}-{name}") for name, o in outcomes.items()}
+            if way == "alone":
+                for name, outcome in renamed.items():
+                    repo.commit_poll(outcome, [], "m1", later, planner(name, seen), lease_owner="r1")
+            else:
+                records = [PollRecord(outcome, planner(name, seen)) for name, outcome in renamed.items()]
+                repo.record_polls(records, later, lease_owner="r1")
+            states = {name: replace(repo.source_state(f"{way}-{name}"), name=name) for name in outcomes}
+            # every lease released: each source is due again at its next check, for anyone
+            assert repo.claim_due(names, "r2", later, LEASE, 10) == []
+            results[way] = (states, seen)
+    assert results["together"] == results["alone"]
+    states, seen = results["together"]
+    assert seen["busy"].weekly_entries == 4 and seen["quiet"].weekly_entries == 0
+    assert states["quiet"].validators == Validators('"v2"', "Sun, 22 Nov")
+    assert (states["down"].consecutive_errors, states["fresh"].consecutive_errors) == (2, 1)
+    assert states["fresh"].next_check_at == NOW + timedelta(minutes=40)
+
+
+def test_record_polls_takes_no_items(database_url: str) -> None:
+    with Repository(open_engine(database_url)) as repo, pytest.raises(ValueError, match="commit_poll stores items"):
+        repo.record_polls([PollRecord(SourceOutcome("a", OutcomeStatus.OK, new_items=1))], NOW)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -193,10 +194,29 @@ class Explanation:
     found: tuple[Found, ...] = field(default=())
 
 
+# Held while a lazy matcher builds its index, so threads that match at once build it once.
+_BUILDING = threading.Lock()
+
+
 class Matcher:
-    def __init__(self, profile: MatchProfile) -> None:
+    def __init__(self, profile: MatchProfile, *, lazy: bool = False) -> None:
         self.profile = profile
         self.weights = profile.weights
+        self.version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:12]
+        if not lazy:
+            self._build()
+
+    def __getattr__(self, name: str) -> object:
+        """Only for attributes not set: a lazy matcher builds its index on first use, once."""
+        if name.startswith("__") or self.__dict__.get("_built"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with _BUILDING:
+            if not self.__dict__.get("_built"):
+                self._build()
+        return object.__getattribute__(self, name)
+
+    def _build(self) -> None:
+        profile = self.profile
         endings = sorted({b"", *(fold(prepare(e)).replace(b" ", b"") for e in profile.endings)})
         compiled = [(entry, first) for entry, first in _entries(profile, endings)]
         self._index = TermIndex(compiled)
@@ -214,7 +234,6 @@ class Matcher:
             "leader": 2 * w.leader,
             "official": 2 * w.official,
         }
-        self.version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:12]
 
         def keys_of(test: Callable[[Entry], bool]) -> frozenset[bytes]:
             return frozenset(form for form, entries in self._index.by_first.items() if any(map(test, entries)))
@@ -235,6 +254,7 @@ class Matcher:
         self._serbia_keys = keys_of(lambda e: e.kind == "side" and e.group == "serbia")
         self._eu_keys = keys_of(lambda e: e.kind == "eu")
         self._roles = {id(e): self._role(e) for entries in self._index.by_first.values() for e in entries}
+        self._built = True
 
     def _role(self, entry: Entry) -> str:
         """What a term can do for ``_nothing_found_counts``."""
@@ -247,8 +267,11 @@ class Matcher:
         return entry.group if entry.kind == "side" else entry.kind  # kosovo, serbia, eu, level, other, sense
 
     @classmethod
-    def compile(cls, profile: MatchProfile) -> Matcher:
-        return cls(profile)
+    def compile(cls, profile: MatchProfile, *, lazy: bool = False) -> Matcher:
+        """The profile's matcher. ``lazy``: its index (about a second to build) is built on the
+        first match, so a command that matches nothing (a poll where every feed answers 304)
+        never pays for it; ``version`` is known at once."""
+        return cls(profile, lazy=lazy)
 
     def label(self, group_id: str) -> str:
         return self._labels.get(group_id, group_id)

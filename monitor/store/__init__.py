@@ -5,6 +5,6 @@ Everything else talks to ``Repository`` (repo.py) and gets plain records from
 """
 
 from monitor.store.db import open_engine
-from monitor.store.repo import Repository
+from monitor.store.repo import PollRecord, Repository
 
-__all__ = ["Repository", "open_engine"]
+__all__ = ["PollRecord", "Repository", "open_engine"]

@@ -4,19 +4,19 @@
 and as ``monitor db upgrade``. On PostgreSQL it holds an advisory lock for the whole upgrade, so
 replicas that start together migrate once, one after the other. A database created before
 migrations existed (by an early version's ``create_all``) is recognised and adopted.
+
+Alembic is imported only when a migration must run: every start compares the database's
+revision (its ``alembic_version`` table) with the newest one, read from the version files
+themselves, which spares each command the import (about 11 MB and 0.1 s).
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
@@ -24,6 +24,9 @@ from sqlmodel import SQLModel
 from monitor.errors import StorageError
 from monitor.store import tables
 from monitor.store.tables import UTCDateTime
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The revision whose schema early versions created without Alembic.
@@ -43,21 +46,79 @@ class SchemaStatus:
 
 
 def alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def head_revision() -> str:
+    """The newest revision: the one no other revision names as its ``down_revision``.
+
+    Read from the version files' ``revision = …`` and ``down_revision = …`` lines; anything
+    unusual there (no revision, several heads) is left to Alembic to read and report.
+    """
+    revisions: dict[str, tuple[str, ...]] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = _revision_of(path)
+        if found is None:
+            return _alembic_head()
+        revisions[found[0]] = found[1]
+    heads = set(revisions) - {down for downs in revisions.values() for down in downs}
+    if len(heads) != 1:
+        return _alembic_head()
+    return heads.pop()
+
+
+def _revision_of(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(revision, its down revisions) of a version file, None when they are not plain literals."""
+    values: dict[str, object] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and value is not None:
+            try:
+                values[target.id] = ast.literal_eval(value)
+            except ValueError:
+                return None
+    revision, down = values.get("revision"), values.get("down_revision")
+    if not isinstance(revision, str) or "down_revision" not in values:
+        return None
+    if down is None:
+        return revision, ()
+    downs = (down,) if isinstance(down, str) else down
+    if not isinstance(downs, tuple | list) or not all(isinstance(d, str) for d in downs):
+        return None
+    return revision, tuple(downs)
+
+
+def _alembic_head() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "the migrations directory has no revision"
     return head
 
 
+def current_revision(connection: Connection) -> str | None:
+    """The database's revision (None: not under migrations yet), read as Alembic reads it."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    found = list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    if len(found) > 1:  # several heads: Alembic's own reading says what is wrong
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(connection).get_current_revision()
+    return found[0] if found else None
+
+
 def status(engine: Engine) -> SchemaStatus:
     try:
         with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
+            current = current_revision(connection)
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot read the schema revision: {_first_line(exc)}") from exc
     return SchemaStatus(current, head_revision())
@@ -70,10 +131,12 @@ def upgrade(engine: Engine) -> SchemaStatus:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-            current = MigrationContext.configure(connection).get_current_revision()
+            current = current_revision(connection)
             before = SchemaStatus(current, head)
             if current == head:
                 return before
+            from alembic import command
+
             config = alembic_config()
             config.attributes["connection"] = connection
             if current is None and _created_before_migrations(connection):
@@ -98,6 +161,9 @@ def check_tables(engine: Engine) -> None:
 
 def differences(connection: Connection) -> list[Any]:
     """What separates the database from the tables of the code (empty when they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, SQLModel.metadata))
 

@@ -98,6 +98,15 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class PollRecord:
+    """A poll that stored nothing, to record (``Repository.record_polls``); with ``plan``, its
+    source's next check is decided from its history and recorded too."""
+
+    outcome: SourceOutcome
+    plan: Planner | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Pruned:
     """What one housekeeping run removed."""
 
@@ -340,13 +349,7 @@ class Repository:
             .select_from(ItemRow)
             .where(col(ItemRow.source) == row.name, when >= now - WEEK, when <= now + timedelta(days=1))
         ).scalar_one()
-        return SourceHistory(
-            row.consecutive_errors,
-            int(weekly),
-            row.paused_at is not None,
-            row.feed_ttl_minutes,
-            ever_ok=row.last_ok_at is not None,
-        )
+        return _source_history(row, int(weekly))
 
     def _insert_items(
         self,
@@ -512,8 +515,57 @@ class Repository:
             )
         return found
 
-    def _record_source(self, session: Session, outcome: SourceOutcome, inserted: int, now: datetime) -> SourceRow:
-        row = session.get(SourceRow, outcome.source, with_for_update=True) or SourceRow(name=outcome.source)
+    def record_polls(self, polls: Sequence[PollRecord], now: datetime, lease_owner: str | None = None) -> None:
+        """Record many sources' polls that stored nothing (not modified, failed) in one transaction.
+
+        Each is recorded as ``commit_poll`` records it (status, validators, poll record, next
+        check, lease released), all of them or none: a poll cycle's unchanged feeds cost one
+        transaction instead of one each. They carry no items, so a crash before the commit loses
+        no item, only these records: the next poll of those sources asks again.
+        """
+        if any(p.outcome.new_items or p.outcome.updated_items for p in polls):
+            raise ValueError("record_polls records polls without items; commit_poll stores items")
+        if polls:
+            self._retrying(lambda: self._record_polls(polls, now, lease_owner))
+
+    def _record_polls(self, polls: Sequence[PollRecord], now: datetime, lease_owner: str | None) -> None:
+        names = list(dict.fromkeys(p.outcome.source for p in polls))
+        with self._writer(), self._session() as session:
+            rows: dict[str, SourceRow] = {}
+            for chunk in _chunks(names, 500):
+                statement = select(SourceRow).where(col(SourceRow.name).in_(chunk))
+                if self.engine.dialect.name == "postgresql":
+                    statement = statement.with_for_update()
+                rows.update((row.name, row) for row in session.execute(statement).scalars())
+            weekly = self._weekly_items(session, names, now)
+            for poll in polls:
+                name = poll.outcome.source
+                row = rows[name] = self._record_source(session, poll.outcome, 0, now, rows.get(name))
+                taken_over = lease_owner is not None and row.lease_owner not in (None, lease_owner)
+                if poll.plan is not None and not taken_over:
+                    _schedule(row, poll.plan(_source_history(row, weekly.get(name, 0))), now)
+                if lease_owner is not None and row.lease_owner == lease_owner:
+                    row.lease_owner = row.lease_expires_at = None
+
+    def _weekly_items(self, session: Session, names: Sequence[str], now: datetime) -> dict[str, int]:
+        """Items each source published in the week before ``now`` (as ``_history`` counts them)."""
+        when = func.coalesce(col(ItemRow.published_at), col(ItemRow.first_seen_at))
+        counts: dict[str, int] = {}
+        for chunk in _chunks(list(names), 500):
+            statement = (
+                select(col(ItemRow.source), func.count())
+                .where(col(ItemRow.source).in_(chunk), when >= now - WEEK, when <= now + timedelta(days=1))
+                .group_by(col(ItemRow.source))
+            )
+            counts.update((source, int(count)) for source, count in session.execute(statement).all())
+        return counts
+
+    def _record_source(
+        self, session: Session, outcome: SourceOutcome, inserted: int, now: datetime, row: SourceRow | None = None
+    ) -> SourceRow:
+        """Record a poll on its source's row (``row``: already read and locked in this session)."""
+        if row is None:
+            row = session.get(SourceRow, outcome.source, with_for_update=True) or SourceRow(name=outcome.source)
         row.last_status = outcome.status.value
         row.last_polled_at = now
         if outcome.status is OutcomeStatus.ERROR:
@@ -1497,6 +1549,16 @@ def _state(row: SourceRow) -> SourceState:
         next_check_reason=row.next_check_reason,
         paused_at=row.paused_at,
         paused_reason=row.paused_reason,
+    )
+
+
+def _source_history(row: SourceRow, weekly: int) -> SourceHistory:
+    return SourceHistory(
+        row.consecutive_errors,
+        weekly,
+        row.paused_at is not None,
+        row.feed_ttl_minutes,
+        ever_ok=row.last_ok_at is not None,
     )
 
 
