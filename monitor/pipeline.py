@@ -640,7 +640,9 @@ def _store(
 def _commit_many(
     polls: Sequence[tuple[FeedSource, SourceOutcome, PollContext]], repo: Repository
 ) -> list[SourceOutcome]:
-    """Record several polls that stored nothing, each with its next check, in one transaction."""
+    """Record several polls that stored nothing, each with its next check, in one transaction.
+
+    They are polls of one cycle: one context (clock, lease owner) for all."""
     now = polls[0][2].clock()
     decided: list[list[NextCheck]] = []
     records = []
