@@ -13,6 +13,7 @@ themselves, which spares each command the import (about 11 MB and 0.1 s).
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,12 +54,22 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
+# ast.parse is not thread-safe in CPython 3.11 (replicas starting in threads of one process met
+# "SystemError: AST constructor recursion depth mismatch"): the version files are read one at a time.
+_READING = threading.Lock()
+
+
 def head_revision() -> str:
     """The newest revision: the one no other revision names as its ``down_revision``.
 
     Read from the version files' ``revision = …`` and ``down_revision = …`` lines; anything
     unusual there (no revision, several heads) is left to Alembic to read and report.
     """
+    with _READING:
+        return _head_revision()
+
+
+def _head_revision() -> str:
     revisions: dict[str, tuple[str, ...]] = {}
     for path in sorted((MIGRATIONS / "versions").glob("*.py")):
         found = _revision_of(path)
