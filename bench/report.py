@@ -67,10 +67,10 @@ def time_needed(took: float, limit: float) -> str:
 # Why a target can be missed, for the notes; only shown for targets actually missed.
 WHY = {
     "cold-naive": (
-        "the cycle is bound by the main process, which stores every item one source at a time and clusters it "
-        "into stories (fingerprint, story candidates from the band index, overlap with each candidate's stored "
-        "shingles): most of its time in the py-spy profile below, while the parse workers are mostly idle; the "
-        "naive loop stores nothing"
+        "the cycle is bound by the main process, which stores the items source after source (one transaction "
+        "each) and clusters them into stories (shingles, story candidates from the band index, overlap with each "
+        "candidate's stored shingles) and matches them: most of its time in the py-spy profile below, while the "
+        "parse workers are mostly idle; the naive loop stores nothing"
     ),
     "cold-naive-fp": "as with the fast path: storing and clustering in the main process bound the cycle, not parsing",
     "idle-cold": "the idle cycle's fixed costs (configuration, database, per-source bookkeeping) dominate it",
@@ -80,18 +80,18 @@ WHY = {
     ),
     "cold-floor-fp": "as with the fast path: storing and clustering in the main process bound the cycle",
     "idle-fetch": (
-        "each of the 1,000 sources costs two database transactions in threads (its state read, its poll "
-        "recorded with its next check) and a request through the asyncio client and the fetch limits; the bare "
-        "fetch is a sequential httpx.Client doing nothing else"
+        "each of the 1,000 sources still costs a request through the asyncio client, the fetch limits and the "
+        "per-host pacing, and its poll recorded with its next check (several polls to a transaction, in a "
+        "thread); the bare fetch is a sequential httpx.Client doing nothing else. Not profiled in this run"
     ),
     "changed-floor": (
         "the changed cycle pays the idle cycle's per-source bookkeeping for the 900 unchanged feeds, then stores "
         "and clusters the new items in the main process"
     ),
     "rss": (
-        "most of it is the main process (see the cycles table). Likely cause, not measured here: every source's "
-        "fetch and parse starts at once and only the requests are limited, so the parsed items of hundreds of "
-        "sources wait in memory for their turn to be stored (writes are serial and slower than fetch + parse)"
+        "most of it is the main process (see the cycles table), with the parse pool's processes on top. The "
+        "sources between fetch and stored are bounded (polling.sources_in_flight, 16); what the main process "
+        "still holds at its peak was not profiled in this run"
     ),
     "growth": "memory that grows with each cycle points to a cache or a reference kept across cycles",
     "digest": (
