@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import socket
@@ -21,7 +20,7 @@ from monitor.cli import main
 from tests.conftest import FIXTURES
 from tests.support.configs import feed_source, write_config
 from tests.support.daemon import DaemonProcess, execute, poll_rows, query, wait_until
-from tests.support.httpserver import LocalServer, closed_port
+from tests.support.httpserver import LocalServer, answer_feed, closed_port
 
 EN_FEED = (FIXTURES / "feeds" / "en_rss.xml").read_bytes()
 SQ_FEED = (FIXTURES / "feeds" / "sq_atom.xml").read_bytes()
@@ -41,12 +40,7 @@ def slow_feed(body: bytes, seconds: float) -> Callable[[BaseHTTPRequestHandler],
 
     def handle(request: BaseHTTPRequestHandler) -> None:
         time.sleep(seconds)
-        with contextlib.suppress(ConnectionError):
-            request.send_response(200)
-            request.send_header("Content-Type", "application/rss+xml")
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
+        answer_feed(request, body)
 
     return handle
 

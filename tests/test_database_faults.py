@@ -24,7 +24,7 @@ from monitor.cli import main
 from tests.support import hostile
 from tests.support.configs import feed_source, write_config
 from tests.support.daemon import DaemonProcess, query, wait_until
-from tests.support.httpserver import LocalServer, closed_port
+from tests.support.httpserver import LocalServer, answer_feed, closed_port
 from tests.support.pgserver import PrivatePostgres, postgres_bin
 
 FEEDS = 4
@@ -141,11 +141,7 @@ def held_until(gate: threading.Event, body: bytes) -> Callable[[BaseHTTPRequestH
 
     def handle(request: BaseHTTPRequestHandler) -> None:
         gate.wait(30)
-        request.send_response(200)
-        request.send_header("Content-Type", "application/rss+xml")
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
+        answer_feed(request, body)
 
     return handle
 

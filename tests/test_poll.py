@@ -15,7 +15,7 @@ import pytest
 from monitor.cli import main
 from tests.conftest import FIXTURES
 from tests.support.configs import default_raw, feed_source, write_config
-from tests.support.httpserver import LocalServer, closed_port
+from tests.support.httpserver import LocalServer, answer_feed, closed_port
 
 FEEDS = {
     "/en.xml": ("en_rss.xml", "en"),
@@ -233,11 +233,7 @@ def test_a_poll_keeps_at_most_sources_in_flight_between_fetch_and_stored(server:
                     db.close()
                 seen.append(started - stored)
             time.sleep(0.05)  # responses overlap, as on a network
-            request.send_response(200)
-            request.send_header("Content-Type", "application/rss+xml")
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
+            answer_feed(request, body)
 
         return handle
 

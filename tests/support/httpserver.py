@@ -7,6 +7,7 @@ logged with its headers so tests can assert what the client sent.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import socket
@@ -161,6 +162,18 @@ def _not_modified(headers: dict[str, str], route: Route) -> bool:
         parsed = email.utils.parsedate_to_datetime(since)
         return parsed.timestamp() >= int(route.last_modified)
     return False
+
+
+def answer_feed(request: BaseHTTPRequestHandler, body: bytes) -> None:
+    """Answer a route handler's request with an RSS body (for handlers that wait or count first).
+
+    A client that hung up meanwhile (a poll cancelled, a daemon stopped) is normal in tests."""
+    with contextlib.suppress(ConnectionError):
+        request.send_response(200)
+        request.send_header("Content-Type", "application/rss+xml")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
 
 
 def closed_port() -> int:
