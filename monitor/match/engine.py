@@ -168,7 +168,10 @@ LEAD_SENTENCES = 3
 # A word of another sense is joined to a dialogue word when at most one word of this many letters
 # stands between them ("dialogue of youth", "dijalog za mlade", "dialogu i të rinjve").
 JOINING_WORD_LETTERS = 3
-HEADLINE_SENSE = "the headline names another sense of the word"
+# A word of another sense joined to a dialogue word in the headline or the first sentence of the
+# text ("…took part in an intercultural dialogue camp") sets that sense for the whole item.
+SENSE_SETTING_SENTENCES = 2
+HEADLINE_SENSE = "the headline or the lead names another sense of the word"
 HEADLINE_FIELD = "the headline is about sport or another field, not the talks"
 # Albanian linking articles ("dialogu i të rinjve": the dialogue of the young) join, they do not separate.
 LINKING_ARTICLES = frozenset((b"i", b"e", b"te", b"se"))
@@ -465,7 +468,7 @@ class Matcher:
                 sense = joined if joined is not None or both(s) else self._sense_near(f, senses[s], folded)
                 if sense is not None:
                     headline_word_ignored |= s == 0
-                    if s == 0 and joined is not None and headline_sets is None:
+                    if s < SENSE_SETTING_SENTENCES and joined is not None and headline_sets is None:
                         headline_sets = HEADLINE_SENSE
                     if explaining:
                         ignored.append(Ignored(f"another sense of the word ({sense})", f, s))

@@ -228,7 +228,10 @@ LEAD_SENTENCES = 3
 # A word of another sense is joined to a dialogue word when at most one word of this many letters
 # stands between them ("dialogue of youth", "dijalog za mlade", "dialogu i të rinjve").
 JOINING_WORD_LETTERS = 3
-HEADLINE_SENSE = "the headline names another sense of the word"
+# A word of another sense joined to a dialogue word in the headline or the first sentence of the
+# text ("…took part in an intercultural dialogue camp") sets that sense for the whole item.
+SENSE_SETTING_SENTENCES = 2
+HEADLINE_SENSE = "the headline or the lead names another sense of the word"
 HEADLINE_FIELD = "the headline is about sport or another field, not the talks"
 # Albanian linking articles ("dialogu i të rinjve": the dialogue of the young) join, they do not separate.
 LINKING_ARTICLES = frozenset((b"i", b"e", b"te", b"se"))
@@ -390,7 +393,7 @@ class Matcher:
             elif f.entry.kind in ("dialogue", "talks") and s in fields and s not in eu:
                 ignored.append(Ignored("the sentence is about sport or another field, not the talks", f, s))
             elif joined is not None:
-                if s == 0 and headline_sets is None:
+                if s < SENSE_SETTING_SENTENCES and headline_sets is None:
                     headline_sets = HEADLINE_SENSE
                 ignored.append(Ignored(f"another sense of the word ({joined})", f, s))
             elif (

@@ -28,7 +28,7 @@ class Gate:
     min_items: int  # per language
 
 
-# Measured on 2026-11-22 (README, "Matching", "Measured"):
+# Measured on 2026-11-22 and 2026-11-23 (README, "Matching", "Measured"):
 GATES = [
     # written for the project; 1.000 / 1.000 in every language
     Gate("eval", 0.97, 0.97, 50),
@@ -41,6 +41,9 @@ GATES = [
     # a fourth author, blind: 0.898 / 0.946 as it arrived; now en 0.933, sq 0.824, sr-Cyrl 1.000,
     # sr-Latn 1.000 precision, recall 1.000 (four false alarms left, see the README)
     Gate("eval_blind3", 0.80, 0.97, 30),
+    # a fifth author, blind, varied forms (live blogs, features, interviews): 0.962 / 0.981 as it
+    # arrived; now en 0.929 precision, sr-Cyrl 0.923 recall, the rest 1.000
+    Gate("eval_blind4", 0.90, 0.90, 30),
 ]
 
 

@@ -217,6 +217,55 @@ def test_a_headline_naming_another_sense_sets_it_for_the_whole_item(matcher: Mat
     assert with_eu.relevant
 
 
+def test_the_leads_joined_sense_sets_it_for_the_whole_item(matcher: Matcher) -> None:
+    # The headline's "dialogue" is bare; the lead says which one it is.
+    title = "Pristina and Belgrade meet again: a week of dialogue in Struga"
+    lead = "Thirty people from Kosovo and Serbia took part in an intercultural dialogue week in Struga."
+    rest = " They cooked together and visited the monastery."
+    assert not matcher.match(title, lead + rest, "en").relevant
+    # The same headline over a lead about the talks is the talks.
+    assert matcher.match(
+        title, "The chief negotiators of Kosovo and Serbia met in Struga, the EU envoy said." + rest, "en"
+    ).relevant
+
+
+def test_youth_and_student_exchanges_are_not_the_talks(matcher: Matcher) -> None:
+    for title, text, lang in [
+        (
+            "Mladi iz Beograda i Prištine na letnjem kampu",
+            "Dvadeset srednjoškolaca iz Srbije i sa Kosova razgovaralo je o predrasudama i dijalogu.",
+            "sr",
+        ),
+        (
+            "Студенти из Београда и Приштине у размени преко RYCO",
+            "Студенти из Србије и са Косова разговарали су о дијалогу и будућности.",
+            "sr",
+        ),
+        (
+            "Studentët e Prishtinës dhe Beogradit në shkëmbim studentor",
+            "Ata biseduan për dialogun mes Kosovës dhe Serbisë dhe për paragjykimet.",
+            "sq",
+        ),
+    ]:
+        assert not matcher.match(title, text, lang).relevant, title
+    # The EU facilitating the talks in the same sentence is the dialogue again.
+    assert matcher.match(
+        "Summer camp closes in Ohrid",
+        "The EU envoy told the campers that the dialogue between Kosovo and Serbia resumes in Brussels next week.",
+        "en",
+    ).relevant
+
+
+def test_serbian_adjectives_of_pristina_name_the_kosovo_side(matcher: Matcher) -> None:
+    # "Prištinska delegacija", "prištinski tim": how Serbian outlets name Kosovo's negotiators.
+    result = matcher.match(
+        "Prištinska delegacija napustila sastanak sa beogradskim timom",
+        "Razgovori su prekinuti posle sat vremena.",
+        "sr",
+    )
+    assert result.relevant and result.rule == "combined:talks+both-sides"
+
+
 def test_of_equal_passages_the_one_nearer_the_top_gives_the_snippet(matcher: Matcher) -> None:
     # The lead (dialogue, Pristina, the EU: 3 points) and a late aside (both parties and the EU, plus
     # electricity: 3 points) score the same; the editor should see the lead.
