@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -68,16 +69,27 @@ class HttpWebhookTransport:
     """POSTs signed bodies; anything but a 2xx answer becomes a ``DeliveryError``."""
 
     def __init__(self, *, timeout_seconds: float, user_agent: str) -> None:
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_seconds),
-            follow_redirects=False,  # a redirect would resend the signed body somewhere else
-            headers={"user-agent": user_agent},
-        )
+        self._timeout_seconds = timeout_seconds
+        self._user_agent = user_agent
+        # Made on the first post: a client loads the CA bundle (tens of ms), which a poll
+        # that sends no webhook (most of them) would pay for nothing.
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(self._timeout_seconds),
+                    follow_redirects=False,  # a redirect would resend the signed body somewhere else
+                    headers={"user-agent": self._user_agent},
+                )
+            return self._client
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
         where = _redacted(url)
         try:
-            response = self._client.post(url, content=body, headers=dict(headers))
+            response = self._http().post(url, content=body, headers=dict(headers))
         except httpx.TimeoutException:
             raise DeliveryError(f"webhook: {where}: no answer in time") from None
         except httpx.HTTPError as exc:
@@ -92,7 +104,10 @@ class HttpWebhookTransport:
         )
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def __enter__(self) -> HttpWebhookTransport:
         return self
