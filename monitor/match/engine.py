@@ -257,6 +257,19 @@ class Matcher:
         self._serbia_keys = keys_of(lambda e: e.kind == "side" and e.group == "serbia")
         self._eu_keys = keys_of(lambda e: e.kind == "eu")
         self._roles = {id(e): self._role(e) for entries in self._index.by_first.values() for e in entries}
+        # What each first word can be found as: the role of each of its terms, with the forms of the
+        # term's other words (see _nothing_can_count).
+        self._needs = {
+            key: tuple((self._roles[id(e)], tuple(spec.forms for spec in e.rest)) for e in entries)
+            for key, entries in self._index.by_first.items()
+        }
+        self._counting_words = frozenset(
+            key for key, needs in self._needs.items() if any(role == "counts" and not rest for role, rest in needs)
+        )
+        # The words of an item that matter: first words of terms and the other words of terms.
+        self._vocabulary = self._index.keys.union(
+            *(spec.forms for entries in self._index.by_first.values() for e in entries for spec in e.rest)
+        )
         self._built = True
 
     def _role(self, entry: Entry) -> str:
@@ -282,12 +295,16 @@ class Matcher:
     def match(self, title: str, text: str, language: str | None = None) -> MatchResult:
         body = prepare(f"{title}\n{text}" if text else title)
         folded = fold(body)
-        words, hits = self._index.words(folded)
-        present = set(map(words.__getitem__, hits))
+        words = folded.split(b" ")
+        # One look-up per word in the (large) vocabulary, at C speed; the tests below are on the few found.
+        present = self._vocabulary.intersection(words)
         if present.isdisjoint(self._anchor_keys):
             return MatchResult(False, 0.0)
-        if self._nothing_to_count(present):
+        if present.isdisjoint(self._counting_words) and (
+            self._nothing_to_count(present) or self._nothing_can_count(present)
+        ):
             return MatchResult(False, 0)  # what the analysis gives when nothing counts (a sum of nothing)
+        hits = self._index.hits(words, present)
         found = self._index.find(folded, words, hits, _primary_language(language))
         if self._cased:
             found = _as_written(found, body)
@@ -298,7 +315,8 @@ class Matcher:
     def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
         body = prepare(f"{title}\n{text}" if text else title)
         folded = fold(body)
-        words, hits = self._index.words(folded)
+        words = folded.split(b" ")
+        hits = self._index.hits(words, self._vocabulary.intersection(words))
         found = self._index.find(folded, words, hits, _primary_language(language))
         if self._cased:
             found = _as_written(found, body)
@@ -306,8 +324,9 @@ class Matcher:
         sentences = tuple(zip(starts, [*starts[1:], len(body)], strict=True))
         return Explanation(result, body, sentences, tuple(evidence), tuple(ignored), tuple(found))
 
-    def _nothing_to_count(self, present: set[bytes]) -> bool:
-        """True when no evidence and no actor can come out of the terms whose first words are ``present``.
+    def _nothing_to_count(self, present: frozenset[bytes]) -> bool:
+        """True when no evidence and no actor can come out of the terms whose first words are ``present``
+        (words of the item: only those that are index keys are looked at).
 
         Read from ``_weigh``: without a dialogue, talks, strong-topic or actor word, the only evidence
         left is both parties in one sentence (needs both), a context topic (needs the EU or both
@@ -325,6 +344,25 @@ class Matcher:
             return False
         return not ((kosovo or serbia or eu) and not present.isdisjoint(self._level_keys))
 
+    def _nothing_can_count(self, present: frozenset[bytes]) -> bool:
+        """``_nothing_found_counts`` before finding: on the terms whose every word is ``present``
+        (the item's words that are in ``_vocabulary``).
+
+        A term is found only where each of its words is a word of the text, so the terms found are
+        among these (the other way round not always: order, gaps, language and case are left to
+        ``find``). A first word without the rest of its term ("chief" without "negotiator") is
+        common in everyday news; this drops such items without looking for the words' places.
+        """
+        needs = self._needs
+        seen = set()
+        for word in present:
+            for role, rest in needs.get(word, ()):  # () for a word that is not a first word
+                if all(not present.isdisjoint(forms) for forms in rest):
+                    if role == "counts":
+                        return False
+                    seen.add(role)
+        return _counts_nothing(seen)
+
     def _nothing_found_counts(self, found: Sequence[Found]) -> bool:
         """``_nothing_to_count`` on the terms found rather than on first words (see there)."""
         roles = self._roles
@@ -334,10 +372,7 @@ class Matcher:
             if role == "counts":  # most analysed items: stop at the first
                 return False
             seen.add(role)
-        kosovo, serbia, eu = "kosovo" in seen, "serbia" in seen, "eu" in seen
-        if (kosovo and serbia) or (eu and "context-topic" in seen):
-            return False
-        return not ((kosovo or serbia or eu) and "level" in seen)
+        return _counts_nothing(seen)
 
     # ------------------------------------------------------------------ analysis
 
@@ -703,6 +738,14 @@ class Matcher:
             if end - start <= window and _latin_length(folded, start, end) <= window:
                 return sense.entry.term
         return None
+
+
+def _counts_nothing(roles: set[str]) -> bool:
+    """Whether terms of these roles (``Matcher._role``), none of them "counts", give no evidence."""
+    kosovo, serbia, eu = "kosovo" in roles, "serbia" in roles, "eu" in roles
+    if (kosovo and serbia) or (eu and "context-topic" in roles):
+        return False
+    return not ((kosovo or serbia or eu) and "level" in roles)
 
 
 def _as_written(found: list[Found], body: str) -> list[Found]:

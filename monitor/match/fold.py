@@ -60,7 +60,8 @@ _CYRILLIC: dict[str, str | bytes] = {
 _FOLDED: dict[str, str | bytes] = {**_LATIN, **_CYRILLIC}
 
 # Characters that are not there for a reader (soft hyphen, zero-width marks): removed before folding.
-_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+_INVISIBLE_CHARS = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
 
 
 def _tables() -> tuple[Any, bytes]:  # typeshed keeps the type of charmap_build private
@@ -86,7 +87,7 @@ def prepare(text: str) -> str:
     """The text as matched and quoted: NFC, without invisible characters."""
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
-        if _INVISIBLE.search(text):
+        if any(char in text for char in _INVISIBLE_CHARS):  # str.find per character: 5-20x the regex's speed
             text = _INVISIBLE.sub("", text)
     return text
 

@@ -11,7 +11,7 @@ pattern per term (its word forms as a trie), not word by word in Python.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from itertools import accumulate, compress, count
 from typing import NamedTuple
@@ -138,14 +138,15 @@ class TermIndex:
                 only_one_word,
             )
 
-    def words(self, folded: bytes) -> tuple[list[bytes], list[int]]:
-        """The words of ``folded`` split at each space (runs of spaces give empty words), and the
-        indexes of those that are index keys (C speed: no Python loop over the words)."""
-        words = folded.split(b" ")
-        return words, list(compress(count(), map(self.keys.__contains__, words)))
+    def hits(self, words: list[bytes], present: Set[bytes]) -> list[int]:
+        """The indexes of the index keys among ``words`` (``folded.split(b" ")``: runs of spaces
+        give empty words), given ``present``, a set of words that holds every key among them.
+        At C speed: no Python loop over the words."""
+        keys = self.keys.intersection(present)  # a few: a small set to look in, not the index
+        return list(compress(count(), map(keys.__contains__, words)))
 
     def find(self, folded: bytes, words: list[bytes], hits: list[int], language: str | None = None) -> list[Found]:
-        """Every occurrence in ``folded`` of every term whose first word is at one of ``hits`` (``words()``).
+        """Every occurrence in ``folded`` of every term whose first word is at one of ``hits`` (``hits()``).
 
         With a ``language``, terms limited to other languages are left out. In text order: by
         start, the longer first, then in index order.
@@ -166,15 +167,18 @@ class TermIndex:
                 append(new(Found, (entry, at, end, ((at, end),))))
                 continue
             _, size, by_next, checks, only_one_word = plans[word]
-            end = at + size
             second: tuple[int, int] = (0, 0)
             if not only_one_word:  # the next word: runs of spaces left empty words between
                 j = i + 1
                 while j < count and not words[j]:
                     j += 1
                 if j < count:
-                    second = (offsets[j] + j, offsets[j + 1] + j)
                     checks = by_next.get(words[j], checks)
+                    if checks:
+                        second = (offsets[j] + j, offsets[j + 1] + j)
+            if not checks:  # a first word whose terms all need another next word ("chief" without "negotiator")
+                continue
+            end = at + size
             several = len(checks) > 1
             before = len(found) if several else 0
             for entry, how, rest in checks:
