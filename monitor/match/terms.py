@@ -79,10 +79,10 @@ _FIRST_ONLY, _NEXT_WORD_ONLY, _NEXT_WORD_THEN, _PATTERN, _LIMITED = 0, 1, 2, 3, 
 
 # (entry, how, pattern): the pattern of the words after the first (_PATTERN) or after the second
 Check = tuple[Entry, int, "re.Pattern[bytes] | None"]
-# The key between spaces, its length, the terms that may match by the word after the key (in index
-# order; a term whose second word is plain is only under the forms of that word), the terms for
-# any other word, and whether every term of the key is one word (no need to read the next word).
-_Plan = tuple[bytes, int, dict[bytes, tuple[Check, ...]], tuple[Check, ...], bool]
+# The key's length, the terms that may match by the word after the key (in index order; a term
+# whose second word is plain is only under the forms of that word), the terms for any other word,
+# and whether every term of the key is one word (no need to read the next word).
+_Plan = tuple[int, dict[bytes, tuple[Check, ...]], tuple[Check, ...], bool]
 
 
 class TermIndex:
@@ -107,7 +107,16 @@ class TermIndex:
             if len(key_entries) == 1 and not key_entries[0].rest and not key_entries[0].languages
         }
         self._plans: dict[bytes, _Plan] = {}
+        # Every inflected form of a term's first word is a key with the same entries, hence the same
+        # table of next words: one table for them all (the tables were most of the matcher's memory).
+        by_next_of: dict[tuple[int, ...], tuple[dict[bytes, tuple[Check, ...]], tuple[Check, ...], bool]] = {}
         for key, key_entries in self.by_first.items():
+            if key in self._alone:
+                continue  # found without a plan
+            same = tuple(map(id, key_entries))
+            if same in by_next_of:
+                self._plans[key] = (len(key), *by_next_of[same])
+                continue
             checks: list[tuple[Check, frozenset[bytes] | None]] = []  # with the second words it needs
             for entry in key_entries:
                 limited = _LIMITED if entry.languages else 0
@@ -130,13 +139,8 @@ class TermIndex:
                 return shared.setdefault(chosen, chosen)
 
             only_one_word = all(not entry.rest for entry in key_entries)
-            self._plans[key] = (
-                b" " + key + b" ",
-                len(key),
-                {word: usable(word) for word in seconds},
-                usable(None),
-                only_one_word,
-            )
+            by_next_of[same] = ({word: usable(word) for word in seconds}, usable(None), only_one_word)
+            self._plans[key] = (len(key), *by_next_of[same])
 
     def hits(self, words: list[bytes], present: Set[bytes]) -> list[int]:
         """The indexes of the index keys among ``words`` (``folded.split(b" ")``: runs of spaces
@@ -166,7 +170,7 @@ class TermIndex:
                 end = at + len(word)
                 append(new(Found, (entry, at, end, ((at, end),))))
                 continue
-            _, size, by_next, checks, only_one_word = plans[word]
+            size, by_next, checks, only_one_word = plans[word]
             second: tuple[int, int] = (0, 0)
             if not only_one_word:  # the next word: runs of spaces left empty words between
                 j = i + 1
