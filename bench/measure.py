@@ -90,9 +90,22 @@ def tree_pss_bytes(pid: int) -> int:
 
 @dataclass
 class RssSampler:
-    """Samples a process tree's RSS and PSS every ``interval`` seconds in a thread; keeps the peaks.
+    """Samples a process tree's memory every ``interval`` seconds in a thread; keeps the peaks.
 
-    PSS (smaps_rollup walks every mapping) is read every ``pss_every`` samples only.
+    What each figure means (``peak_tree_pss`` is the honest one for a tree):
+
+    - RSS of one process counts every page it maps, also pages it shares: a parse worker forked
+      from the fork server reports the server's pages (interpreter, parser, libraries) as its own,
+      though they are in memory once. A sum of RSS over the tree (``peak_tree``) counts them once
+      per process: an upper bound, not the memory the tree occupies.
+    - PSS splits each shared page among the processes sharing it, so the PSS summed over the tree
+      at one instant (``peak_tree_pss``) is the physical memory the tree occupies then, and
+      ``peak_own_pss`` / ``peak_pool_pss`` are its parts: the process itself and its descendants
+      (the parse pool: fork server, resource tracker, workers).
+
+    RSS is cheap to read (``/proc/PID/status``); PSS walks every mapping (``smaps_rollup``: milliseconds
+    for a large process, and it holds the process's memory-map lock), so it is read every
+    ``pss_every`` samples, for the whole tree at once.
     """
 
     pid: int
@@ -101,17 +114,23 @@ class RssSampler:
     peak_own: int = 0
     peak_tree: int = 0
     peak_tree_pss: int = 0
+    peak_own_pss: int = 0
+    peak_pool_pss: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def _run(self) -> None:
         samples = 0
         while not self._stop.is_set():
-            own, tree = tree_rss_bytes(self.pid)
-            self.peak_own = max(self.peak_own, own)
-            self.peak_tree = max(self.peak_tree, tree)
+            pids = tree_pids(self.pid)
+            sizes = [rss_bytes(p) for p in pids]
+            self.peak_own = max(self.peak_own, sizes[0])
+            self.peak_tree = max(self.peak_tree, sum(sizes))
             if samples % self.pss_every == 0:
-                self.peak_tree_pss = max(self.peak_tree_pss, tree_pss_bytes(self.pid))
+                shares = [pss_bytes(p) for p in pids]
+                self.peak_tree_pss = max(self.peak_tree_pss, sum(shares))
+                self.peak_own_pss = max(self.peak_own_pss, shares[0])
+                self.peak_pool_pss = max(self.peak_pool_pss, sum(shares[1:]))
             samples += 1
             self._stop.wait(self.interval)
 

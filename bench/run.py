@@ -55,6 +55,9 @@ class Cycle:
     peak_tree_pss: int
     check: StoreCheck
     summary: str
+    # The parts of peak_tree_pss (each its own peak): the poll's process, and its parse pool.
+    peak_own_pss: int = 0
+    peak_pool_pss: int = 0
 
 
 @dataclass
@@ -183,6 +186,8 @@ class Bench:
             peak_tree_pss=sampler.peak_tree_pss,
             check=check,
             summary=" ".join(data.get("summary", [])),
+            peak_own_pss=sampler.peak_own_pss,
+            peak_pool_pss=sampler.peak_pool_pss,
         )
 
     def match_speed(self, out: Path) -> dict[str, Any]:

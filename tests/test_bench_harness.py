@@ -21,7 +21,7 @@ import pytest
 from bench.check import check_store
 from bench.components import digest_preview, digest_render, matcher_throughput
 from bench.farm import CYCLE2_DELAY, FARM_NOW, Farm, FarmSpec, article_id, build_farm
-from bench.measure import tree_pids, tree_pss_bytes, tree_rss_bytes
+from bench.measure import RssSampler, tree_pids, tree_pss_bytes, tree_rss_bytes
 from bench.report import match_rates, shortfall
 from bench.spy import MAIN, WORKER, aggregate
 from monitor.cli import main
@@ -185,6 +185,41 @@ def test_the_pss_of_a_process_tree_counts_shared_pages_once() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+# A process that fills 64 MB, then forks a worker that only reads them (as the parse pool's
+# workers share the fork server's pages), and says when both are there.
+_FORKED_SHARER = """
+import os, sys, time
+held = bytearray(os.urandom(1 << 20)) * 64
+if os.fork() == 0:
+    sum(held[::4096])
+    time.sleep(30)
+    os._exit(0)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_the_sampled_peak_of_a_tree_counts_the_pages_a_forked_worker_shares_once() -> None:
+    process = subprocess.Popen([sys.executable, "-c", _FORKED_SHARER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        with RssSampler(process.pid, interval=0.05, pss_every=1) as sampler:
+            time.sleep(1.0)
+        mb = 1 << 20
+        # Each process's RSS holds the 64 MB: summed, the tree seems to hold them twice.
+        assert sampler.peak_tree >= 2 * 64 * mb
+        # PSS holds them once, split between the process and its worker.
+        assert 64 * mb <= sampler.peak_tree_pss <= sampler.peak_tree - 48 * mb
+        assert sampler.peak_own_pss >= 32 * mb and sampler.peak_pool_pss >= 32 * mb
+        assert sampler.peak_own_pss + sampler.peak_pool_pss >= sampler.peak_tree_pss
+    finally:
+        for pid in tree_pids(process.pid)[::-1]:
+            os.kill(pid, 9)
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_the_components_bench_renders_the_stored_matches_previews_them_and_matches_every_item(
