@@ -160,3 +160,45 @@ async def test_large_documents_are_parsed_one_at_a_time(size: int, at_once: int)
     sizes = await asyncio.gather(*(pool.run(overlap.job, b"x" * size) for _ in range(4)))
     assert sizes == [size] * 4
     assert overlap.most == at_once
+
+
+# Eight threads allocate at once (as a poll's store and fetch threads do) in a fresh process;
+# glibc's malloc_stats then lists one "Arena N:" block per arena on stderr.
+_ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from monitor.workers import tune_allocator
+if sys.argv[1] == "tuned":
+    assert tune_allocator()
+start = threading.Barrier(8)
+def work():
+    start.wait()
+    held = [bytearray(2048) for _ in range(20000)]
+    start.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas(mode: str, **env: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _ARENAS_SCRIPT, mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+        env={k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | env,
+    )
+    assert done.returncode == 0, done.stderr
+    return sum(1 for line in done.stderr.splitlines() if line.startswith("Arena "))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_stats")
+def test_the_poller_s_threads_share_two_malloc_arenas_unless_the_operator_sets_their_number() -> None:
+    # Each arena keeps what its threads freed: with one per thread a poll held more memory.
+    assert _arenas("default") > 2  # the control: glibc's default gives threads arenas of their own
+    assert _arenas("tuned") <= 2
+    assert _arenas("tuned", MALLOC_ARENA_MAX="4") > 2  # the environment's setting wins
