@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.match.fold import DJ, DZ, LJ, NJ, fold, prepare
+from monitor.match.furniture import label_pattern, strip_furniture
 from monitor.match.profile import MatchProfile, Term, case_fits, term_case_exact, term_languages, term_text
 from monitor.match.terms import Entry, Found, TermIndex, compile_term
 from monitor.types import MatchResult
@@ -224,6 +225,7 @@ class Matcher:
         compiled = [(entry, first) for entry, first in _entries(profile, endings)]
         self._index = TermIndex(compiled)
         self._cased = any(entry.case for entry, _ in compiled)
+        self._furniture = label_pattern(profile.page_furniture)
         self._labels = {g.id: g.label for g in (*profile.topics, *profile.actors, *profile.meeting_levels)}
         self._actors = {a.id: a for a in profile.actors}
         self._topics = {t.id: t for t in profile.topics}
@@ -294,7 +296,7 @@ class Matcher:
 
     def match(self, title: str, text: str, language: str | None = None) -> MatchResult:
         body = prepare(f"{title}\n{text}" if text else title)
-        folded = fold(body)
+        body, folded = strip_furniture(body, fold(body), self._furniture)
         words = folded.split(b" ")
         # One look-up per word in the (large) vocabulary, at C speed; the tests below are on the few found.
         present = self._vocabulary.intersection(words)
@@ -314,7 +316,7 @@ class Matcher:
 
     def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
         body = prepare(f"{title}\n{text}" if text else title)
-        folded = fold(body)
+        body, folded = strip_furniture(body, fold(body), self._furniture)
         words = folded.split(b" ")
         hits = self._index.hits(words, self._vocabulary.intersection(words))
         found = self._index.find(folded, words, hits, _primary_language(language))

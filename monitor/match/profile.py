@@ -194,6 +194,9 @@ class MatchProfile(_Frozen):
     # the opposition or with students): that mention is not counted.
     unrelated_senses: tuple[Term, ...] = ()
     sense_window: int = Field(40, ge=0, le=400, description="characters around a dialogue word")
+    # Labels of page furniture ("Related:", "Lexo edhe:", "Pročitajte još:", "Tags:"): a line that
+    # starts with one, and the headlines listed under it, are not read (see furniture.py).
+    page_furniture: tuple[str, ...] = ()
     weights: Weights = Weights()
 
     @field_validator("dialogue", "eu", "talks", "other_contexts", "other_fields", "unrelated_senses")

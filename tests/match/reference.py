@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.match.fold import DJ, DZ, LJ, NJ, fold, prepare, spellings, word_after
+from monitor.match.furniture import label_pattern, strip_furniture
 from monitor.match.profile import MatchProfile, Term, case_fits, term_case_exact, term_languages, term_text
 from monitor.types import MatchResult
 
@@ -259,6 +260,7 @@ class Explanation:
 
 class Matcher:
     def __init__(self, profile: MatchProfile) -> None:
+        self._furniture = label_pattern(profile.page_furniture)
         self.profile = profile
         self.weights = profile.weights
         endings = sorted({b"", *(fold(prepare(e)).replace(b" ", b"") for e in profile.endings)})
@@ -282,7 +284,7 @@ class Matcher:
 
     def match(self, title: str, text: str, language: str | None = None) -> MatchResult:
         body = prepare(f"{title}\n{text}" if text else title)
-        folded = fold(body)
+        body, folded = strip_furniture(body, fold(body), self._furniture)
         words = set(folded.split())
         if words.isdisjoint(self._anchor_keys):
             return MatchResult(False, 0.0)
@@ -290,7 +292,7 @@ class Matcher:
 
     def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
         body = prepare(f"{title}\n{text}" if text else title)
-        folded = fold(body)
+        body, folded = strip_furniture(body, fold(body), self._furniture)
         return self._analyse(body, folded, set(folded.split()), language)
 
     # ------------------------------------------------------------------ analysis
