@@ -259,16 +259,8 @@ class Matcher:
         self._serbia_keys = keys_of(lambda e: e.kind == "side" and e.group == "serbia")
         self._eu_keys = keys_of(lambda e: e.kind == "eu")
         self._roles = {id(e): self._role(e) for entries in self._index.by_first.values() for e in entries}
-        # What each first word can be found as: the role of each of its terms, with the forms of the
-        # term's other words (see _nothing_can_count).
-        self._needs = {
-            key: tuple((self._roles[id(e)], tuple(spec.forms for spec in e.rest)) for e in entries)
-            for key, entries in self._index.by_first.items()
-        }
-        self._counting_words = frozenset(
-            key for key, needs in self._needs.items() if any(role == "counts" and not rest for role, rest in needs)
-        )
-        # The words of an item that matter: first words of terms and the other words of terms.
+        self._counting_words = keys_of(lambda e: self._roles[id(e)] == "counts" and not e.rest)
+        # The words of an item that matter: the first words of terms and their other words.
         self._vocabulary = self._index.keys.union(
             *(spec.forms for entries in self._index.by_first.values() for e in entries for spec in e.rest)
         )
@@ -355,11 +347,13 @@ class Matcher:
         ``find``). A first word without the rest of its term ("chief" without "negotiator") is
         common in everyday news; this drops such items without looking for the words' places.
         """
-        needs = self._needs
+        by_first = self._index.by_first
+        roles = self._roles
         seen = set()
         for word in present:
-            for role, rest in needs.get(word, ()):  # () for a word that is not a first word
-                if all(not present.isdisjoint(forms) for forms in rest):
+            for entry in by_first.get(word, ()):  # () for a word that is not a first word
+                if all(not present.isdisjoint(spec.forms) for spec in entry.rest):
+                    role = roles[id(entry)]
                     if role == "counts":
                         return False
                     seen.add(role)
