@@ -151,6 +151,7 @@ _ANCHOR_RULES = frozenset(
         "dialogue+side+eu",
         "dialogue+side",
         "dialogue+eu",
+        "dialogue+parties",
         "talks+both-sides+eu",
         "talks+both-sides",
         "talks+side+eu",
@@ -593,6 +594,11 @@ class Matcher:
                 graded.append(Evidence(w.dialogue_in_item, "dialogue", reason, f, s))
             elif s in eu and frame:
                 graded.append(Evidence(w.dialogue_eu, "dialogue+eu", "dialogue word with the EU in the sentence", f, s))
+            elif s == 0 and len(item_sides) >= 2:
+                # "The Brussels process as a waiting room" over a column on Belgrade and Pristina:
+                # the headline's dialogue word is the subject, the parties are in the text.
+                reason = "dialogue word in the headline; both parties named in the item"
+                graded.append(Evidence(w.dialogue_in_item, "dialogue+parties", reason, f, s))
             elif item_sides:
                 graded.append(
                     Evidence(

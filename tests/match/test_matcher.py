@@ -343,3 +343,27 @@ def test_sport_is_not_the_talks_even_naming_both_parties(matcher: Matcher) -> No
         "After the football match in Belgrade, the EU said talks between Kosovo and Serbia would continue in Brussels.",
         "en",
     ).relevant
+
+
+def test_serbian_verb_forms_of_talks_words_are_found(matcher: Matcher) -> None:
+    agreed = matcher.match("Beograd i Priština su u Briselu dogovorili priznavanje tablica", "", "sr")
+    signed = matcher.match("Курти: у Охриду нико ништа није потписао", "Србија и Косово се споре око анекса.", "sr")
+    assert agreed.relevant and "⟦dogovorili⟧" in agreed.marked_snippets[0]
+    assert signed.relevant and "normalisation-agreement" in signed.topics
+
+
+def test_earlier_facilitators_of_the_dialogue_are_known(matcher: Matcher) -> None:
+    result = matcher.match("Могерини угостила Вучића и Тачија", "Састанак у Бриселу трајао је три сата.", "sr")
+    ashton = matcher.match("Ashton: Dačić and Thaçi close to a deal", "The two prime ministers met again.", "en")
+    assert result.relevant and "mogherini" in result.actors
+    assert ashton.relevant and "ashton" in ashton.actors
+
+
+def test_a_headline_dialogue_word_over_a_text_naming_both_parties_is_a_mention(matcher: Matcher) -> None:
+    text = (
+        "Mnogo je potpisano, malo je primenjeno. Katastar i energetika i dalje čekaju. "
+        "Beograd i Priština optužuju jedno drugo za zastoj."
+    )
+    assert matcher.match("Briselski proces posle deset godina", text, "sr").relevant
+    one_party = "Mnogo je potpisano, malo je primenjeno. Katastar i energetika i dalje čekaju u Beogradu."
+    assert not matcher.match("Briselski proces posle deset godina", one_party, "sr").relevant
