@@ -60,7 +60,7 @@ class FarmSpec:
 
 
 # Bump when the output changes, so cached farms are rebuilt.
-_GENERATOR_VERSION = "4"
+_GENERATOR_VERSION = "5"
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,11 +333,15 @@ def _atom_entry(entry: Entry, feed: FeedPlan, rng: random.Random) -> str:
 
 
 def render_feed(feed: FeedPlan, entries: list[Entry], updated: datetime) -> bytes:
-    rng = random.Random(f"render:{feed.index}:{updated.isoformat()}")
+    # Each entry's markup is drawn from its own seed: a feed that gains items in cycle 2 renders its
+    # older entries byte for byte as before, as a CMS does (they are not revised articles).
+    def rng(entry: Entry) -> random.Random:
+        return random.Random(f"render:{feed.index}:{entry.article.id}:{entry.crosspost}")
+
     host = f"https://www.outlet{feed.index:04d}.example"
     lang = {"sr-Latn": "sr-Latn", "sr-Cyrl": "sr"}.get(feed.form, feed.form)
     if feed.style == "atom":
-        body = "".join(_atom_entry(e, feed, rng) for e in entries)
+        body = "".join(_atom_entry(e, feed, rng(e)) for e in entries)
         return (
             '<?xml version="1.0" encoding="utf-8"?>\n'
             f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{lang}">\n'
@@ -348,7 +352,7 @@ def render_feed(feed: FeedPlan, entries: list[Entry], updated: datetime) -> byte
             f"\t<updated>{updated.isoformat().replace('+00:00', 'Z')}</updated>\n"
             f"{body}</feed>\n"
         ).encode()
-    items = "".join(_rss_item(e, feed, rng) for e in entries)
+    items = "".join(_rss_item(e, feed, rng(e)) for e in entries)
     namespaces = (
         ' xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
         ' xmlns:atom="http://www.w3.org/2005/Atom" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"'

@@ -86,6 +86,19 @@ def test_cycle_two_changes_only_the_changed_feeds(farm: Farm) -> None:
     assert len(farm.truth(2)) > len(farm.truth(1))
 
 
+def test_a_changed_feed_gains_entries_and_keeps_the_others_as_they_were(farm: Farm) -> None:
+    # The changed cycle must cost the new items only: an older entry that came back with other
+    # markup (a caption, an embed) would be stored as a revision and measured as update work.
+    for path in farm.changed_paths():
+        before = feedparser.parse((farm.root / "cycle1" / path).read_bytes()).entries
+        after = feedparser.parse((farm.root / "cycle2" / path).read_bytes()).entries
+        kept = {e.id: e for e in before}
+        again = [e for e in after if e.id in kept]
+        assert len(after) - len(again) == SMALL.new_items_per_changed
+        for entry in again:
+            assert entry == kept[entry.id], path
+
+
 def test_a_real_poll_of_the_farm_passes_the_check_in_both_cycles(
     farm: Farm, server: LocalServer, tmp_path: Path
 ) -> None:
