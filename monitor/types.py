@@ -275,6 +275,9 @@ class KnownItem:
     stored_hash: str
     revisions: int
     matched: bool  # the stored item has a match: it was found to be about the dialogue
+    # The source the stored item came from; a fetched version from another source is a syndicated
+    # copy under the same key, not a revision (None: unknown, treated as the same source).
+    stored_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

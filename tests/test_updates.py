@@ -137,3 +137,60 @@ def test_update_plan_rules() -> None:
     ]
     quiet = plan_updates([(_known(0, False), relevant)], UpdateRules(alert_on_new_mention=False))
     assert [(u.new_match is not None, u.alert) for u in quiet.updates] == [(True, False)]
+
+
+def _copy_rules(stored_source: str | None, revisions: int = 0, matched: bool = False) -> KnownItem:
+    item = Item("section", "url://w/1", "https://w/1", None, "T", "x", None, "en", "v1:abc")
+    return KnownItem(item, 7, "v1:old", revisions, matched, stored_source=stored_source)
+
+
+def test_another_sources_version_is_a_copy_unless_it_first_mentions_the_dialogue() -> None:
+    relevant, irrelevant = MatchResult(True, 2.0), MatchResult(False, 0.0)
+    plan = plan_updates(
+        [
+            (_copy_rules("main"), irrelevant),  # the section feed's excerpt of the main feed's article
+            (_copy_rules("main", matched=True), relevant),  # the stored version had the mention already
+            (_copy_rules("main"), relevant),  # the copy brings the first mention: applied
+            (_copy_rules("section"), irrelevant),  # the storing source's own new version: a revision
+        ],
+        UpdateRules(),
+    )
+    assert plan.copies == 2
+    assert [(u.revision, u.new_match is not None) for u in plan.updates] == [(1, True), (1, False)]
+
+
+def test_two_feeds_with_different_texts_of_one_article_do_not_revise_it_back_and_forth(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    def publish(path: str, text: str, version: int) -> str:
+        body = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Outlet</title>'
+            f"<item><title>{TITLE}</title><link>https://wire.example/skopje</link><guid>https://wire.example/skopje</guid>"
+            f"<pubDate>Mon, 16 Nov 2026 10:00:00 +0000</pubDate><description>{text}</description></item>"
+            f"<item><title>Weather, edition {version}</title><link>https://wire.example/weather-{version}</link>"
+            f"<guid>https://wire.example/weather-{version}</guid><description>Sunny.</description></item></channel></rss>"
+        )
+        return server.add(path, body, last_modified=1_800_000_000.0 + version)
+
+    full, excerpt = V1 + " The next meeting is planned for March.", V1[:40]
+    main_url, section_url = publish("/main.xml", full, 0), publish("/section.xml", excerpt, 0)
+    config = write_config(tmp_path, [feed_source("main", main_url), feed_source("section", section_url)])
+    for version in range(1, 4):  # both feeds gain an item each time: neither answers 304
+        code, out = run("--config", str(config), "poll", "--once")
+        assert code == 0, out
+        assert "0 updated" in out or version == 1, out
+        publish("/main.xml", full, version)
+        publish("/section.xml", excerpt, version)
+    db = sqlite3.connect(config.parent / "monitor.db")
+    query = "select source, text, revisions from items where title = ?"
+    [(source, text, revisions)] = list(db.execute(query, (TITLE,)))
+    db.close()
+    assert revisions == 0 and text == (full if source == "main" else excerpt)
+
+    # The section feed's copy now mentions the dialogue, the stored text does not: not lost.
+    publish("/section.xml", excerpt + MENTION, 9)
+    code, out = run("--config", str(config), "poll", "--once")
+    assert code == 0 and "1 updated" in out, out
+    db = sqlite3.connect(config.parent / "monitor.db")
+    assert list(db.execute("select count(*) from matches")) == [(1,)]
+    db.close()

@@ -220,7 +220,7 @@ class Repository:
             buried = self._buried(session, rest)
         new = tuple(i for k, i in unique.items() if k not in stored and k not in buried)
         changed = tuple(
-            KnownItem(item, row.id, row.content_hash, row.revisions, row.matched)
+            KnownItem(item, row.id, row.content_hash, row.revisions, row.matched, row.source)
             for k, item in unique.items()
             if (row := stored.get(k)) is not None and row.content_hash != item.content_hash
         )
