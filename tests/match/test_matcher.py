@@ -367,3 +367,13 @@ def test_a_headline_dialogue_word_over_a_text_naming_both_parties_is_a_mention(m
     assert matcher.match("Briselski proces posle deset godina", text, "sr").relevant
     one_party = "Mnogo je potpisano, malo je primenjeno. Katastar i energetika i dalje čekaju u Beogradu."
     assert not matcher.match("Briselski proces posle deset godina", one_party, "sr").relevant
+
+
+def test_serbias_normalisation_with_croatia_is_another_context(matcher: Matcher) -> None:
+    text = (
+        "Predsednik Srbije primio je hrvatskog premijera u Beogradu. Upitan o Kosovu, rekao je da Srbija "
+        "neće priznati nezavisnost Prištine. Razgovarali su o manjinama i o nestalima iz rata."
+    )
+    assert not matcher.match("Normalizacija sa Zagrebom: Vučić ugostio Plenkovića", text, "sr").relevant
+    kosovo = "Vučić i Kurti sastali su se u Briselu sa specijalnim predstavnikom EU."
+    assert matcher.match("Normalizacija: novi krug u Briselu", kosovo, "sr").relevant
