@@ -377,3 +377,20 @@ def test_serbias_normalisation_with_croatia_is_another_context(matcher: Matcher)
     assert not matcher.match("Normalizacija sa Zagrebom: Vučić ugostio Plenkovića", text, "sr").relevant
     kosovo = "Vučić i Kurti sastali su se u Briselu sa specijalnim predstavnikom EU."
     assert matcher.match("Normalizacija: novi krug u Briselu", kosovo, "sr").relevant
+
+
+def test_everyday_verbs_and_nouns_of_the_talks_count_in_every_language(matcher: Matcher) -> None:
+    headlines = [
+        ("Kosovo and Serbian negotiators sit down again in Brussels", "en"),
+        ("Belgrade and Pristina negotiators sat down in Brussels on Friday", "en"),
+        ("Negociatorët e Kosovës dhe Serbisë u ulën në Bruksel", "sq"),
+        ("Kurti dhe Vuçiq ranë dakord në Bruksel për targat", "sq"),
+        ("Prishtina dhe Beogradi biseduan në Bruksel për personat e zhdukur", "sq"),
+        ("Beograd i Priština usaglasili tekst u Briselu", "sr"),
+        ("Pregovarači Beograda i Prištine sreli su se u Briselu", "sr"),
+        ("Serbian negotiators and Kosovo's team met in Brussels", "en"),
+        ("Srpski pregovarači i kosovski tim bez dogovora u Briselu", "sr"),
+        ("Вучић и Курти нису се сложили у Бриселу", "sr"),
+    ]
+    missed = [title for title, lang in headlines if not matcher.match(title, "", lang).relevant]
+    assert missed == []
