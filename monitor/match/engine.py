@@ -156,6 +156,7 @@ _ANCHOR_RULES = frozenset(
         "talks+both-sides",
         "talks+side+eu",
         "talks+eu+parties",
+        "talks+eu+topic",
         "both-sides+eu",
     }
 )
@@ -650,6 +651,10 @@ class Matcher:
             elif s in eu and len(item_sides) >= 2:
                 reason = "talks with the EU in the sentence; both parties named in the item"
                 talks.append(Evidence(w.talks_eu, "talks+eu+parties", reason, f, s))
+            elif s in eu and frame and any(_near(s, (t,)) for _, t in topic_hits):
+                # "Stickers over the plates, as agreed in Brussels": the agenda names the talks.
+                reason = "talks with the EU in the sentence, a topic of the dialogue near; a party is named elsewhere"
+                talks.append(Evidence(w.talks_eu, "talks+eu+topic", reason, f, s))
             elif s in eu and frame:
                 reason = "talks with the EU in the sentence; a party is named elsewhere"
                 talks.append(Evidence(w.talks_eu, "talks+eu", reason, f, s))

@@ -307,7 +307,7 @@ def test_a_dialogue_with_brussels_on_migration_is_not_the_kosovo_one(matcher: Ma
 def test_explain_says_when_points_without_an_anchor_reach_the_threshold(matcher: Matcher) -> None:
     title = "Diplome iz Mitrovice i dalje problem"
     text = (
-        "Sporazum o diplomama postignut je u Briselu pre mnogo godina. Mladi lekari i dalje čekaju posao. "
+        "Beograd i Priština se godinama spore oko diploma i struje. Mladi lekari i dalje čekaju posao. "
         "Procedura traje mesecima. Pečati se vraćaju zbog naziva ustanove. "
         "Ministarstvo prosvete Kosova kaže da je pitanje više puta pokretano u dijalogu."
     )
@@ -394,3 +394,20 @@ def test_everyday_verbs_and_nouns_of_the_talks_count_in_every_language(matcher: 
     ]
     missed = [title for title, lang in headlines if not matcher.match(title, "", lang).relevant]
     assert missed == []
+
+
+def test_conditions_for_the_dialogue_are_the_talks_own_language(matcher: Matcher) -> None:
+    resume = "Belgrade must create the conditions for the dialogue to resume, the EU said in Brussels."
+    assert matcher.match("EU: conditions for dialogue", resume, "en").relevant
+    visas = "Kosovo met the conditions for visa liberalisation long ago, the EU said in Brussels."
+    assert not matcher.match("Visa-free travel a year on", visas, "en").relevant
+
+
+def test_talks_with_the_eu_over_an_agenda_item_anchor_the_item(matcher: Matcher) -> None:
+    text = (
+        "Drivers at Jarinje now cover the state symbols on their licence plates with stickers, as agreed in "
+        "Brussels. Kosovo police units left the crossing overnight and the queues are shorter."
+    )
+    assert matcher.match("Stickers replace temporary plates at the crossing", text, "en").relevant
+    elsewhere = "The EU agreed in Brussels on new rules for its members. Kosovo police held a drill near Pristina."
+    assert not matcher.match("New EU rules agreed", elsewhere, "en").relevant

@@ -2,7 +2,7 @@
 
 Speed work on the engine must not change a single decision, score, rule, topic, actor, meeting
 level or snippet, nor what ``monitor explain`` prints. Both engines run on the whole labelled sets
-(eval and eval_blind to eval_blind6) and on a few thousand seeded generated items: leads stitched into
+(eval and eval_blind to eval_blind7) and on a few thousand seeded generated items: leads stitched into
 long items, the same items in Cyrillic, upper case and without diacritics, long items, feed-like
 stories from the bench generator, word soups of profile terms, and every combination of the words
 that only support evidence. Any difference fails, with the item that shows it. Sentence breaks (a
@@ -33,7 +33,16 @@ from tests.support.configs import DEFAULT_CONFIG
 
 LABELLED_SETS = [
     Path(__file__).parent / name
-    for name in ("eval", "eval_blind", "eval_blind2", "eval_blind3", "eval_blind4", "eval_blind5", "eval_blind6")
+    for name in (
+        "eval",
+        "eval_blind",
+        "eval_blind2",
+        "eval_blind3",
+        "eval_blind4",
+        "eval_blind5",
+        "eval_blind6",
+        "eval_blind7",
+    )
 ]
 Item = tuple[str, str, str | None]
 
