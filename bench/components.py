@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.cli import _catalog, _outbox, _snippet_marker  # the digest preview's own helpers
+from monitor.commands import delivery  # the digest preview's own helpers
 from monitor.config import load_config, resolve_zone
 from monitor.match import Matcher
 from monitor.notify.digest import DigestRenderer, build_digest, build_entries
@@ -57,8 +57,8 @@ def digest_render(config_path: Path, count: int, renders: int) -> dict[str, floa
         stored = repo.items(matched_only=True, limit=count)
         states = repo.source_states()
     zone = resolve_zone(config.digest.timezone)
-    catalog = _catalog(config)
-    annotate = _snippet_marker(Matcher.compile(config.profile))
+    catalog = delivery.catalog(config)
+    annotate = delivery.snippet_marker(Matcher.compile(config.profile))
     renderer = DigestRenderer()
     times, size = [], 0
     for _ in range(renders):
@@ -80,7 +80,7 @@ def digest_preview(config_path: Path, count: int, previews: int) -> dict[str, fl
     config = load_config(config_path)
     config = config.model_copy(update={"digest": config.digest.model_copy(update={"max_items": count})})
     times = []
-    with Repository(open_engine(config.database.url)) as repo, _outbox(config, repo) as outbox:
+    with Repository(open_engine(config.database.url)) as repo, delivery.open_outbox(config, repo) as outbox:
         matches = len(repo.items(matched_only=True, limit=count))
         rendered = outbox.preview_all(config.digest.timezone)
         for _ in range(previews):

@@ -35,6 +35,7 @@ from pydantic import (
 from monitor.errors import ConfigError, Problem
 from monitor.match.profile import MatchProfile
 from monitor.parse.selectors import check_selector
+from monitor.types import Language, Origin
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -124,8 +125,8 @@ class SourceConfig(Frozen):
     title: str
     kind: Literal["feed", "page"] = "feed"
     url: str
-    language: Literal["en", "sq", "sr"]
-    origin: Literal["pristina", "belgrade", "international"]
+    language: Language
+    origin: Origin
     enabled: bool = True
     interval_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
     full_text: bool = False
@@ -277,7 +278,7 @@ class Schedule(Frozen):
 
 class Filters(Frozen):
     topics: tuple[str, ...] = ()
-    languages: tuple[Literal["en", "sq", "sr"], ...] = ()
+    languages: tuple[Language, ...] = ()
     sources: tuple[str, ...] = ()
     min_score: float = 0.0
 

@@ -16,9 +16,8 @@ from monitor.config import SourceConfig
 from monitor.identity import url_key
 from monitor.match.fold import plain
 from monitor.parse.opml import Outline
+from monitor.types import LANGUAGES, ORIGINS
 
-LANGUAGES = ("en", "sq", "sr")
-ORIGINS = ("pristina", "belgrade", "international")
 _SELECTOR_KEYS = {
     "links": "links",
     "title": "title_selector",

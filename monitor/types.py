@@ -13,6 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, get_args
+
+# The languages matched and the origins a digest groups outlets by (config.yaml's sources).
+Language = Literal["en", "sq", "sr"]
+Origin = Literal["pristina", "belgrade", "international"]
+LANGUAGES: tuple[str, ...] = get_args(Language)
+ORIGINS: tuple[str, ...] = get_args(Origin)
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,8 +149,13 @@ class Outbox:
         self.webhooks = webhooks
         self.clock = clock or SystemClock()
         self._rng = rng or random.Random()
-        self._renderer = DigestRenderer()
+        self._renderer: DigestRenderer | None = None  # made on the first render (see DigestRenderer)
         self._subscribers = {s.name: s for s in settings.subscribers}
+
+    def _render(self, digest: Digest) -> RenderedDigest:
+        if self._renderer is None:
+            self._renderer = DigestRenderer()
+        return self._renderer.render(digest)
 
     # ------------------------------------------------------------------ public API
 
@@ -195,7 +200,7 @@ class Outbox:
         first = self.repo.subscription(subscriber.name) or now - MANUAL_FIRST_DIGEST
         floor = since if since is not None else first
         items, held_back = self._selection(subscriber, floor, now)
-        return self._renderer.render(self._build(subscriber, items, held_back, floor, now))
+        return self._render(self._build(subscriber, items, held_back, floor, now))
 
     def preview_all(self, zone_name: str, now: datetime | None = None, since: datetime | None = None) -> RenderedDigest:
         """Every stored match (re-matched old ones too), one entry per story, for the operator:
@@ -203,7 +208,7 @@ class Outbox:
         stored = self.repo.items(matched_only=True, since=since, limit=self.settings.max_items)
         annotate = self.settings.annotate
         items = [annotate(s) for s in stored] if annotate else stored
-        return self._renderer.render(self._compose(items, zone_name, now or self.clock.now(), since))
+        return self._render(self._compose(items, zone_name, now or self.clock.now(), since))
 
     def deliver_immediate_alerts(self, now: datetime | None = None) -> list[DeliveryReport]:
         """Record one event per new match for each immediate webhook, then send what is due for them."""
@@ -308,7 +313,7 @@ class Outbox:
     ) -> NewDelivery:
         if isinstance(sub, EmailSubscriber):
             message_id = message_id_for(key, self.settings.sender)
-            rendered = self._renderer.render(digest)
+            rendered = self._render(digest)
             message = build_message(
                 rendered, sender=self.settings.sender, recipients=sub.to, message_id=message_id, date=now
             )
@@ -325,7 +330,7 @@ class Outbox:
             )
         webhook_id = webhook_id_for(key)
         if sub.format == "slack":
-            heading = self._renderer.render(digest).subject
+            heading = self._render(digest).subject
             body = slack_message(heading, digest.entries, footer=slack_health_footer(digest))
         else:
             body = digest_json(

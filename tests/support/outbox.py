@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from monitor.cli import outbox_settings
+from monitor.commands.delivery import outbox_settings
 from monitor.config import Config, load_config
 from monitor.identity import content_hash
 from monitor.notify.email import SmtpTransport
