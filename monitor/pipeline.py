@@ -57,6 +57,7 @@ from monitor.notify.outbox import DeliveryReport
 from monitor.parse.article import extract_article
 from monitor.parse.feed import parse_feed
 from monitor.parse.page import parse_listing
+from monitor.parse_worker import IdentifiedFeed, parse_and_identify
 from monitor.store import PollRecord, Repository
 from monitor.types import (
     Article,
@@ -77,7 +78,7 @@ from monitor.types import (
     Validators,
 )
 from monitor.updates import UpdateRules, plan_updates
-from monitor.workers import IdentifiedFeed, ParsePool, parse_and_identify
+from monitor.workers import ParsePool
 
 DEFAULT_MAX_ARTICLES = 30
 # polling.sources_in_flight: sources of one cycle between the start of their fetch and stored.

@@ -1,11 +1,12 @@
-"""The CPU-bound half of polling a feed (parse, identify, fingerprint), and the process pool that runs it.
+"""The process pool that runs the CPU-bound half of polling a feed (``monitor.parse_worker``).
 
 A cold cycle over many feeds is nearly all parsing, and parsing is pure Python: one process can
 use one core. ``ParsePool`` runs ``parse_and_identify`` in worker processes so a poll uses every
 core, while the event loop keeps fetching and the main process stores and matches.
 
-- Workers are started by a fork server that has imported only this module (the parser and
-  ``identity``, not the database, the HTTP client or the matcher), so each stays small.
+- Workers are started by a fork server that has imported only ``monitor.parse_worker`` (the
+  parser, ``identity`` and ``cluster``; not this module and its event loop, the database, the
+  HTTP client or the matcher), so each stays small.
 - Workers start on the first job: a cycle in which every feed answers 304 starts none.
 - ``workers=0`` runs the job in a thread of this process (one core, or fewer sources than
   ``POOL_MIN_SOURCES`` when the number of workers is not configured), so the event loop is
@@ -17,31 +18,22 @@ core, while the event loop keeps fetching and the main process stores and matche
 - Workers leave when the process that started them is gone, even if it was killed with
   SIGKILL and could not shut the pool down: a worker would otherwise wait for work forever
   (it holds the fork server's pipe open, so the fork server stays too).
-
-This module must stay light: everything it imports is imported again by each worker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import os
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Self, TypeVar
 
-from monitor.cluster import Fingerprint, fingerprint
 from monitor.errors import ParseError
-from monitor.identity import KeyPolicy, check_guids, choose_key_policy, identify
-from monitor.parse.feed import parse_feed
-from monitor.types import Item
+from monitor.parse_worker import start_worker, tune_allocator
 
 T = TypeVar("T")
 MAX_AUTO_WORKERS = 4
@@ -54,73 +46,8 @@ POOL_MIN_SOURCES = 100
 # several large ones holds one large parse at once. Ordinary feeds (tens to hundreds of KB) are
 # far below it and keep every worker busy.
 LARGE_BODY_BYTES = 512 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class IdentifiedFeed:
-    """A fetched feed, parsed and identified: what a worker sends back."""
-
-    items: tuple[Item, ...]
-    entries: int
-    warning: str | None
-    key_policy: str
-    guid_problem_share: float | None
-    ttl_minutes: int | None = None  # the feed's <ttl>, which monitor.decide honours
-    # One per item, of its title and text as parsed (monitor.cluster): storing is the main
-    # process's bottleneck in a cold cycle, so this CPU work is done here, beside the parse.
-    fingerprints: tuple[Fingerprint | None, ...] = ()
-
-
-def parse_and_identify(
-    source: str,
-    language: str | None,
-    key_policy: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    base_url: str,
-    fast_parser: bool = True,
-) -> IdentifiedFeed:
-    """Parse one fetched feed and give each entry its identity (pure: runs in a worker)."""
-    parsed = parse_feed(body, headers, base_url, fast=fast_parser)
-    guids = check_guids(parsed.entries)
-    policy = choose_key_policy(KeyPolicy(key_policy), guids)
-    items = tuple(identify(source, entry, language, policy) for entry in parsed.entries)
-    return IdentifiedFeed(
-        items=items,
-        entries=len(parsed.entries),
-        warning=parsed.warning,
-        key_policy=policy.value,
-        guid_problem_share=guids.share if guids.entries else None,
-        ttl_minutes=parsed.ttl_minutes,
-        fingerprints=tuple(fingerprint(item.title, item.text) for item in items),
-    )
-
-
-# glibc's malloc serves blocks from this size up with their own mappings, returned to the
-# operating system as soon as they are freed. By default the threshold rises (up to 32 MB) each
-# time such a block is freed, after which a 10 MB body or a parser's large strings come from the
-# heap and their memory stays with the process after the poll: the next large one adds to it.
-MMAP_THRESHOLD_BYTES = 256 * 1024
-# glibc gives each thread that allocates its own arena (up to 8 per core), and memory freed in one
-# arena serves only that arena's threads: a poll's store and fetch threads each kept a partly
-# empty heap of their own. Two arenas (the main thread's and one shared) is what
-# MALLOC_ARENA_MAX=2 sets; an operator's MALLOC_ARENA_MAX in the environment is left as it is.
-MALLOC_ARENAS = 2
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter numbers (malloc.h)
-_M_ARENA_MAX = -8
-
-
-def tune_allocator() -> bool:
-    """Make freed large blocks go back to the OS at once and bound the malloc arenas (glibc only;
-    elsewhere nothing changes). Call it before the process starts its threads."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do their own thing
-        return False
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+# The jobs of page sources and full-text feeds (monitor.pipeline hands them to the pool).
+_HTML_JOBS = ("monitor.parse.page", "monitor.parse.article")
 
 
 def default_workers(sources: int | None = None) -> int:
@@ -133,42 +60,21 @@ def default_workers(sources: int | None = None) -> int:
     return min(cores, MAX_AUTO_WORKERS)
 
 
-PARENT_CHECK_SECONDS = 1.0
-
-
-def _start_worker(parent: int) -> None:
-    tune_allocator()
-    _leave_with(parent)
-
-
-def _leave_with(parent: int) -> None:
-    """In a worker: exit as soon as ``parent`` (the process owning the pool) no longer runs."""
-
-    def watch() -> None:
-        while not _gone(parent):
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="leave-with-parent", daemon=True).start()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):  # PermissionError: the pid now belongs to another user
-        return True
-    try:  # a killed process stays a zombie until its own parent reaps it
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except (OSError, IndexError):
-        return False
-
-
 class ParsePool:
     """``with ParsePool(2) as pool: feed = await pool.run(parse_and_identify, ...)``"""
 
-    def __init__(self, workers: int | None = None, *, fast_parser: bool = True, sources: int | None = None) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        fast_parser: bool = True,
+        sources: int | None = None,
+        html_pages: bool = False,
+    ) -> None:
         self.workers = default_workers(sources) if workers is None else workers
+        # Page sources and full-text feeds are read with BeautifulSoup: when there are any, the
+        # fork server imports it once for every worker, else no worker holds it (about 5 MB).
+        self._preload = [start_worker.__module__, *(_HTML_JOBS if html_pages else ())]
         # Handed to parse_and_identify by the pipeline: False reads every feed with feedparser.
         self.fast_parser = fast_parser
         tune_allocator()  # parsing in this process (workers=0) and the bodies it fetches
@@ -179,9 +85,10 @@ class ParsePool:
     def _pool(self) -> Executor:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
+            # The fork server (and so each worker) imports the worker's side only.
+            context.set_forkserver_preload(self._preload)
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+                self.workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
             )
         return self._executor
 

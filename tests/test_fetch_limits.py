@@ -260,7 +260,7 @@ _RETAINED_SCRIPT = """
 import asyncio, contextlib, os, sys
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.workers import tune_allocator
+from monitor.parse_worker import tune_allocator
 if sys.argv[1] == "tuned":
     assert tune_allocator()
 def rss():

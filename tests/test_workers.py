@@ -18,15 +18,8 @@ import pytest
 from monitor.cli import main
 from monitor.cluster import fingerprint
 from monitor.errors import ParseError
-from monitor.workers import (
-    LARGE_BODY_BYTES,
-    PARENT_CHECK_SECONDS,
-    POOL_MIN_SOURCES,
-    IdentifiedFeed,
-    ParsePool,
-    default_workers,
-    parse_and_identify,
-)
+from monitor.parse_worker import PARENT_CHECK_SECONDS, IdentifiedFeed, parse_and_identify
+from monitor.workers import LARGE_BODY_BYTES, POOL_MIN_SOURCES, ParsePool, default_workers
 from tests.conftest import FIXTURES
 from tests.support.configs import feed_source, write_config
 from tests.support.httpserver import LocalServer
@@ -52,13 +45,36 @@ async def test_workers_give_the_same_items_as_the_main_process() -> None:
 
 
 def test_the_parse_workers_do_not_import_the_matcher() -> None:
-    """Fingerprints fold words as the matcher does, but the workers must stay small (see workers.py)."""
+    """Fingerprints fold words as the matcher does, but the workers must stay small (see parse_worker.py)."""
     code = (
-        "import sys, monitor.workers\n"
+        "import sys, monitor.parse_worker\n"
         "print(sorted(m for m in sys.modules if m.startswith(('monitor.match', 'pydantic'))))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['monitor.match', 'monitor.match.fold']"
+
+
+async def test_a_parse_worker_holds_the_feed_parser_only() -> None:
+    """Each worker is forked from a fork server that imports ``monitor.parse_worker``: not the
+    pool's event loop, and BeautifulSoup only when page sources or full-text feeds need it."""
+    modules_of_worker = "sorted(__import__('sys').modules)"
+    with ParsePool(1) as pool:
+        feed = await pool.run(parse_and_identify, *_parse("en_rss.xml"))
+        worker = set(await pool.run(eval, modules_of_worker))
+    assert feed.items
+    assert "monitor.parse_worker" in worker and "feedparser" in worker
+    assert sorted(m for m in ("asyncio", "bs4", "soupsieve", "monitor.workers") if m in worker) == []
+    # A process has one fork server, started with the first pool's preload: a new process.
+    script = (
+        "import asyncio\n"
+        "from monitor.workers import ParsePool\n"
+        "async def main():\n"
+        "    with ParsePool(1, html_pages=True) as pool:\n"
+        f"        print(' '.join(await pool.run(eval, {modules_of_worker!r})))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert {"bs4", "monitor.parse.page", "monitor.parse.article"} <= set(done.stdout.split())
 
 
 async def test_a_parse_error_in_a_worker_reaches_the_caller_as_a_parse_error() -> None:
@@ -166,7 +182,7 @@ async def test_large_documents_are_parsed_one_at_a_time(size: int, at_once: int)
 # glibc's malloc_stats then lists one "Arena N:" block per arena on stderr.
 _ARENAS_SCRIPT = """
 import ctypes, sys, threading
-from monitor.workers import tune_allocator
+from monitor.parse_worker import tune_allocator
 if sys.argv[1] == "tuned":
     assert tune_allocator()
 start = threading.Barrier(8)

@@ -55,6 +55,7 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                 config.polling.parse_workers,
                 fast_parser=config.polling.fast_parser,
                 sources=len(feeds),
+                html_pages=any(f.is_page or f.full_text for f in feeds),
             ) as pool,
             open_outbox(config, repo, matcher) as outbox,
         ):

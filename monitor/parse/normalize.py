@@ -8,7 +8,6 @@ import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-from bs4 import BeautifulSoup
 from lxml import etree
 
 MAX_TITLE_CHARS = 1_000
@@ -63,6 +62,10 @@ def _text_by_lxml(markup: str) -> str | None:
 
 
 def _text_by_bs4(markup: str) -> str:
+    # Imported here: lxml reads nearly every feed's markup, and a parse worker that never meets
+    # markup lxml refuses need not hold BeautifulSoup and soupsieve (about 5 MB in each process).
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(markup, "html.parser")
     for tag in soup(list(_DROPPED)):
         tag.decompose()
