@@ -16,6 +16,11 @@ from monitor.store import tables  # noqa: F401  (registers the tables)
 from monitor.store.migrate import check_tables, upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Prepared statements each SQLite connection keeps (Python's default: 128). A poll runs some 20
+# statements for every feed, and a few hundred that differ only by their number of rows
+# (multi-row INSERTs of 1 to 50 items, IN lists), each prepared once and kept: on a cold poll of
+# 250 feeds SQLite's memory reached 23 MB with 128, 10 MB with 32 (which keep the repeated ones).
+SQLITE_CACHED_STATEMENTS = 32
 
 
 def open_engine(
@@ -46,7 +51,12 @@ def open_engine(
 def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engine:
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
+    connect_args = {
+        "check_same_thread": False,
+        "timeout": busy_timeout_ms / 1000,
+        "cached_statements": SQLITE_CACHED_STATEMENTS,
+    }
+    engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
