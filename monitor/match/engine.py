@@ -500,7 +500,9 @@ class Matcher:
                 joined = _joined_sense(f, senses[s], folded) if not (both(s) and s in eu) else None
                 sense = joined if joined is not None or both(s) else self._sense_near(f, senses[s], folded)
                 if sense is not None:
-                    headline_word_ignored |= s == 0
+                    # Only a joined sense says what the headline is about; a sense word merely near
+                    # ("studentët presin zbatimin e marrëveshjes") voids that word, not the item.
+                    headline_word_ignored |= s == 0 and joined is not None
                     if s < SENSE_SETTING_SENTENCES and joined is not None and headline_sets is None:
                         headline_sets = HEADLINE_SENSE
                     if explaining:

@@ -386,6 +386,7 @@ class Matcher:
             return f.entry.kind == "actor" and self._actors[f.entry.group].role == "envoy"
 
         live: list[tuple[Found, int]] = []
+        near_only: set[int] = set()  # findings voided only by a sense word nearby
         headline_sets = HEADLINE_FIELD if 0 in fields else None
         for f, s in located:
             joined = None
@@ -406,6 +407,7 @@ class Matcher:
                 and (sense := self._sense_near(f, s, senses, folded)) is not None
             ):
                 ignored.append(Ignored(f"another sense of the word ({sense})", f, s))
+                near_only.add(id(f))
             else:
                 live.append((f, s))
 
@@ -421,7 +423,11 @@ class Matcher:
         # Serbia and the US", "Belgrade and Podgorica…") sets the sense of the whole item: its later
         # dialogue and talks words are that one's, unless the item names both parties.
         headline_elsewhere = len(item_sides) < 2 and (
-            0 in other or any(i.sentence == 0 and i.finding.entry.kind in ("dialogue", "talks") for i in ignored)
+            0 in other
+            or any(
+                i.sentence == 0 and i.finding.entry.kind in ("dialogue", "talks") and id(i.finding) not in near_only
+                for i in ignored
+            )
         )
         if headline_elsewhere and not any(f.entry.kind == "dialogue" and s == 0 for f, s in live):
             for f, s in [(f, s) for f, s in live if f.entry.kind in ("dialogue", "talks")]:

@@ -54,6 +54,9 @@ GATES = [
     # an eighth author, blind, the north and the local press: 1.000 / 0.962 as it arrived; now
     # precision 1.000 everywhere, recall 1.000 but 0.923 in English (a passage naming neither party)
     Gate("eval_blind7", 0.95, 0.90, 30),
+    # a ninth author, blind, wires and broadcasters as feeds deliver them: 0.980 / 0.962 as it
+    # arrived (Albanian 0.917 / 0.846); now precision 1.000, recall 1.000 but 0.923 in Albanian
+    Gate("eval_blind8", 0.95, 0.90, 30),
 ]
 
 

@@ -411,3 +411,21 @@ def test_talks_with_the_eu_over_an_agenda_item_anchor_the_item(matcher: Matcher)
     assert matcher.match("Stickers replace temporary plates at the crossing", text, "en").relevant
     elsewhere = "The EU agreed in Brussels on new rules for its members. Kosovo police held a drill near Pristina."
     assert not matcher.match("New EU rules agreed", elsewhere, "en").relevant
+
+
+def test_a_sense_word_merely_near_the_headlines_talks_word_does_not_void_the_item(matcher: Matcher) -> None:
+    title = "Studenti iz Mitrovice i dalje čekaju primenu sporazuma"
+    text = "Sporazum o priznavanju diploma postignut je u dijalogu u Briselu 2011, ali ga Kosovo i dalje ne primenjuje."
+    assert matcher.match(title, text, "sr").relevant
+    camp = "Studentski dijalog Beograda i Prištine u letnjem kampu"
+    assert not matcher.match(camp, "Mladi iz dva grada razgovarali su o muzici.", "sr").relevant
+
+
+def test_kosovo_and_albanias_own_agreements_and_dialogue_are_another_context(matcher: Matcher) -> None:
+    text = (
+        "The governments of Kosovo and Albania signed twelve agreements at their joint session in Tirana, "
+        "including one on energy. Prime Ministers Rama and Kurti spoke of a lasting dialogue between the two "
+        "governments. Rama said the mutual recognition of licences and a common market should come before "
+        "EU membership."
+    )
+    assert not matcher.match("Kosovo and Albania hold joint government session", text, "en").relevant
