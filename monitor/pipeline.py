@@ -54,9 +54,7 @@ from monitor.fetch import Fetcher, FetchLimits, RobotsCache
 from monitor.identity import identify, url_key
 from monitor.match import Matcher
 from monitor.notify.outbox import DeliveryReport
-from monitor.parse.article import extract_article
 from monitor.parse.feed import parse_feed
-from monitor.parse.page import parse_listing
 from monitor.parse_worker import IdentifiedFeed, parse_and_identify
 from monitor.store import PollRecord, Repository
 from monitor.types import (
@@ -159,6 +157,8 @@ class ArticleReader:
             response = await self.fetcher.fetch(url, source=source, page=True)
             if not isinstance(response, Fetched):  # no validators were sent: a broken server
                 return ParseError(f"{url} answered 304 Not Modified to an unconditional request")
+            from monitor.parse.article import extract_article  # BeautifulSoup: see _page_parser
+
             return await self.parse_pool.run(
                 extract_article, response.body, response.final_url, selectors, response.headers
             )
@@ -422,6 +422,14 @@ class _Body:
         return data
 
 
+def _page_parser() -> Callable[[bytes, str, Selectors, Mapping[str, str]], Listing]:
+    """The listing-page parser, imported on first use: it loads BeautifulSoup and soupsieve (~5 MB),
+    which a poll of feeds alone never needs."""
+    from monitor.parse.page import parse_listing
+
+    return parse_listing
+
+
 async def _parse(
     source: FeedSource,
     body: _Body,
@@ -433,7 +441,7 @@ async def _parse(
     pool = articles.parse_pool
     if source.is_page:
         assert source.selectors is not None
-        return await pool.run(parse_listing, body.take(), final_url, source.selectors, headers)
+        return await pool.run(_page_parser(), body.take(), final_url, source.selectors, headers)
     return await pool.run(
         parse_and_identify,
         source.name,
@@ -734,7 +742,7 @@ async def preview_source(source: FeedSource, fetcher: Fetcher, matcher: Matcher,
     articles = ArticleReader(fetcher)
     if source.is_page:
         assert source.selectors is not None
-        listing = parse_listing(response.body, response.final_url, source.selectors, response.headers)
+        listing = _page_parser()(response.body, response.final_url, source.selectors, response.headers)
         if not listing.links:
             raise SelectorError(_no_links_message(source, SourceState(source.name)))
         links = listing.links[:limit]

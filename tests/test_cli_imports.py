@@ -36,6 +36,8 @@ with open(sys.argv[1], "w") as handle:
 DAEMON_ONLY = ("apscheduler", "prometheus_client", "monitor.scheduler", "monitor.web")
 DIGEST_ONLY = ("jinja2", "css_inline")
 SOURCES_ONLY = ("monitor.discover", "monitor.sourcelist", "monitor.parse.opml")
+# Only listing pages and full-text articles use these (BeautifulSoup, soupsieve, trafilatura: ~5 MB).
+PAGES_ONLY = ("bs4", "soupsieve", "trafilatura", "monitor.parse.page", "monitor.parse.article")
 # The database, the HTTP client, the parsers.
 POLL_ONLY = ("sqlalchemy", "sqlmodel", "alembic", "httpx", "feedparser", "lxml", "bs4", "soupsieve", "monitor.pipeline")
 
@@ -61,7 +63,7 @@ def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
     return sorted(p for p in packages if p in modules)
 
 
-def test_poll_imports_neither_the_daemon_nor_the_digest_renderer_nor_discovery(
+def test_a_poll_of_feeds_imports_neither_the_daemon_nor_the_digest_renderer_nor_discovery_nor_page_parsing(
     server: LocalServer, tmp_path: Path
 ) -> None:
     feed = (FIXTURES / "feeds" / "en_rss.xml").read_bytes()
@@ -71,7 +73,7 @@ def test_poll_imports_neither_the_daemon_nor_the_digest_renderer_nor_discovery(
         modules = imported_by(tmp_path, "--config", str(config), "poll", "--once")
         assert receiver.accepted, "the poll sent its alerts"
     assert "monitor.pipeline" in modules
-    assert loaded(modules, DAEMON_ONLY + DIGEST_ONLY + SOURCES_ONLY) == []
+    assert loaded(modules, DAEMON_ONLY + DIGEST_ONLY + SOURCES_ONLY + PAGES_ONLY) == []
 
 
 def test_check_reads_the_configuration_and_nothing_else(tmp_path: Path) -> None:
