@@ -479,6 +479,7 @@ class Repository:
     def _band_index(self, conn: Any, pending: Sequence[_Pending]) -> _BandIndex:
         """The band-index rows the poll's items can meet, read in one query per few days of items."""
         index = _BandIndex()
+        mark = _MARK[self.engine.dialect.paramstyle]
         ordered = sorted(pending, key=lambda p: p.epoch)
         start = 0
         while start < len(ordered):
@@ -492,13 +493,19 @@ class Repository:
                 end += 1
             group = ordered[start:end]
             lo, hi = min(p.lo for p in group), max(p.hi for p in group)
-            params = {
-                "days": list(range(lo // DAY_SECONDS, hi // DAY_SECONDS + 1)),
-                "keys": sorted({key for p in group for key in p.keys}),
-                "lo": lo,
-                "hi": hi,
-            }
-            index.load(conn.execute(_BAND_ROWS, params))
+            days = range(lo // DAY_SECONDS, hi // DAY_SECONDS + 1)
+            keys = sorted({key for p in group for key in p.keys})
+            # Written out for the driver and fetched from its cursor as plain tuples: a cold cycle reads
+            # well over a million such rows, and SQLAlchemy's compiling of the two expanding IN lists
+            # and its row objects cost more than SQLite's reading of them.
+            statement = _BAND_ROWS_SQL.format(
+                days=", ".join([mark] * len(days)), keys=", ".join([mark] * len(keys)), mark=mark
+            )
+            result = conn.exec_driver_sql(statement, (*days, *keys, lo, hi))
+            try:
+                index.load(result.cursor.fetchall())
+            finally:
+                result.close()
             start = end
         return index
 
@@ -1286,27 +1293,18 @@ _CANDIDATES = select(_STORY_ITEMS.c.story_id, _STORY_ITEMS.c.item_id, _STORY_ITE
 
 
 # A poll's band-index rows: every row sharing a band key with one of its items in their days, with
-# the story and shingles of the row's item (NULL when retention deleted the item).
-_BAND_ROWS = (
-    select(
-        _STORY_BANDS.c.band_key,
-        _STORY_BANDS.c.at_epoch,
-        _STORY_BANDS.c.item_id,
-        _STORY_ITEMS.c.story_id,
-        _STORY_ITEMS.c.shingle_ids,
-        _STORIES.c.notified,
-    )
-    .select_from(
-        _STORY_BANDS.outerjoin(_STORY_ITEMS, _STORY_ITEMS.c.item_id == _STORY_BANDS.c.item_id).outerjoin(
-            _STORIES, _STORIES.c.id == _STORY_ITEMS.c.story_id
-        )
-    )
-    .where(
-        _STORY_BANDS.c.day.in_(bindparam("days", expanding=True)),
-        _STORY_BANDS.c.band_key.in_(bindparam("keys", expanding=True)),
-        _STORY_BANDS.c.at_epoch.between(bindparam("lo"), bindparam("hi")),
-    )
+# the story and shingles of the row's item (NULL when retention deleted the item). Placeholders by
+# the driver's parameter style (``_MARK``): {days} and {keys} are filled with one per value.
+_BAND_ROWS_SQL = (
+    "SELECT story_bands.band_key, story_bands.at_epoch, story_bands.item_id, story_items.story_id,"
+    " story_items.shingle_ids, stories.notified"
+    " FROM story_bands"
+    " LEFT OUTER JOIN story_items ON story_items.item_id = story_bands.item_id"
+    " LEFT OUTER JOIN stories ON stories.id = story_items.story_id"
+    " WHERE story_bands.day IN ({days}) AND story_bands.band_key IN ({keys})"
+    " AND story_bands.at_epoch BETWEEN {mark} AND {mark}"
 )
+_MARK = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 # The band-index rows of a poll's items, by the driver's parameter style (sqlite3: qmark, psycopg: format).
 _BANDS_INSERT = {
     style: f"INSERT INTO story_bands (day, band_key, at_epoch, item_id) VALUES ({m}, {m}, {m}, {m}) "
