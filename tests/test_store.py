@@ -125,3 +125,15 @@ def test_polls_stored_from_many_threads_at_once_all_land_on_sqlite(tmp_path: Pat
             thread.join()
         assert failures == []
         assert repo.count_items() == sources * per_source
+
+
+def test_sqlite_checkpoints_its_write_ahead_log_every_ten_thousand_pages(tmp_path: Path) -> None:
+    """A cold poll's commits each add about a thousand pages to the log: with SQLite's default of
+    1,000 pages nearly every commit waited for a checkpoint (and its fsync) under the store's lock."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    finally:
+        engine.dispose()

@@ -21,6 +21,12 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # (multi-row INSERTs of 1 to 50 items, IN lists), each prepared once and kept: on a cold poll of
 # 250 feeds SQLite's memory reached 23 MB with 128, 10 MB with 32 (which keep the repeated ones).
 SQLITE_CACHED_STATEMENTS = 32
+# Pages (4 KiB) the write-ahead log may hold before a commit copies it back into the database file
+# (SQLite's default is 1,000). A poll of a busy feed writes about a thousand band-index rows, each
+# into another page of the index, so with the default nearly every poll's commit checkpointed, and a
+# checkpoint waits for the disk (fsync) while the store's lock is held: 10,000 pages (about 40 MB of
+# log) cut the store's time in a cold cycle by about a quarter (bench/analysis.md, 2026-11-23).
+SQLITE_WAL_AUTOCHECKPOINT = 10_000
 
 
 def open_engine(
@@ -64,6 +70,7 @@ def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engi
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
