@@ -14,7 +14,7 @@ from typing import TextIO
 from monitor.commands import EXIT_OK
 from monitor.commands.common import repository
 from monitor.commands.delivery import open_outbox
-from monitor.commands.polling import feed_sources, fetch_limits, update_rules
+from monitor.commands.polling import feed_sources, fetch_limits, parse_pool, update_rules
 from monitor.config import Config, EmailSubscriber, WebhookSubscriber, parse_listen
 from monitor.errors import MonitorError
 from monitor.log import LOGGER_NAME, LogFormat, log_delivery, setup_logging
@@ -22,7 +22,6 @@ from monitor.match import Matcher
 from monitor.notify.outbox import DeliveryOutcome, DeliveryReport, Outbox, Subscriber
 from monitor.scheduler import Daemon, DaemonSettings, DeliveryJobs, DigestJob, cron_trigger, latest_fire_time
 from monitor.web import Metrics
-from monitor.workers import ParsePool
 
 
 def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
@@ -51,12 +50,7 @@ def cmd_run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         feeds = feed_sources(config)
         with (
             repository(config) as repo,
-            ParsePool(
-                config.polling.parse_workers,
-                fast_parser=config.polling.fast_parser,
-                sources=len(feeds),
-                html_pages=any(f.is_page or f.full_text for f in feeds),
-            ) as pool,
+            parse_pool(config, feeds) as pool,
             open_outbox(config, repo, matcher) as outbox,
         ):
             # Subscribers seen for the first time start now: history is not news for them.

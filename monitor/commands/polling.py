@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TextIO
 
@@ -61,6 +62,16 @@ def feed_sources(config: Config) -> list[FeedSource]:
     return [pipeline_source(s, config) for s in config.enabled_sources]
 
 
+def parse_pool(config: Config, feeds: Sequence[FeedSource]) -> ParsePool:
+    """The parse workers for ``feeds``, as ``polling:`` configures them (HTML parsers preloaded only for pages)."""
+    return ParsePool(
+        config.polling.parse_workers,
+        fast_parser=config.polling.fast_parser,
+        sources=len(feeds),
+        html_pages=any(f.is_page or f.full_text for f in feeds),
+    )
+
+
 def fetch_limits(config: Config) -> FetchLimits:
     http = config.http
     return FetchLimits(
@@ -84,12 +95,7 @@ def cmd_poll(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     progress = Progress(len(feeds), sys.stderr) if sys.stderr.isatty() else None
     with (
         repository(config) as repo,
-        ParsePool(
-            config.polling.parse_workers,
-            fast_parser=config.polling.fast_parser,
-            sources=len(feeds),
-            html_pages=any(f.is_page or f.full_text for f in feeds),
-        ) as pool,
+        parse_pool(config, feeds) as pool,
         open_outbox(config, repo, matcher) as outbox,
     ):
         # Subscribers seen for the first time start now: this poll's matches are news for them.
