@@ -257,8 +257,8 @@ class Matcher:
             lambda e: e.kind == "topic-context" or (e.kind == "topic" and self._topics[e.group].strength != "strong")
         )
         self._level_keys = keys_of(lambda e: e.kind == "level")
-        self._kosovo_keys = keys_of(lambda e: e.kind == "side" and e.group == "kosovo")
-        self._serbia_keys = keys_of(lambda e: e.kind == "side" and e.group == "serbia")
+        self._kosovo_keys = keys_of(lambda e: e.kind in ("side", "place") and e.group == "kosovo")
+        self._serbia_keys = keys_of(lambda e: e.kind in ("side", "place") and e.group == "serbia")
         self._eu_keys = keys_of(lambda e: e.kind == "eu")
         self._roles = {id(e): self._role(e) for entries in self._index.by_first.values() for e in entries}
         self._counting_words = keys_of(lambda e: self._roles[id(e)] == "counts" and not e.rest)
@@ -276,7 +276,9 @@ class Matcher:
             return "counts" if self._topics[entry.group].strength == "strong" else "context-topic"
         if entry.kind == "topic-context":
             return "context-topic"
-        return entry.group if entry.kind == "side" else entry.kind  # kosovo, serbia, eu, level, other, sense
+        # kosovo, serbia (sides and places: the quick tests treat a place as its party, which only
+        # sends more items to the full analysis), eu, level, other, sense
+        return entry.group if entry.kind in ("side", "place") else entry.kind
 
     @classmethod
     def compile(cls, profile: MatchProfile, *, lazy: bool = False) -> Matcher:
@@ -424,6 +426,7 @@ class Matcher:
         actor_of = self._actors
         sides: dict[int, set[str]] = {}
         eu: set[int] = set()
+        places: set[str] = set()  # parties named through their places (frame only, see Places)
         other: set[int] = set()
         fields: set[int] = set()
         senses: dict[int, list[Found]] = {}
@@ -444,6 +447,8 @@ class Matcher:
                 else:
                     sides[s] = {side}
                 weighable.append((f, s))
+            elif kind == "place":
+                places.add(f.entry.group)
             elif kind == "eu":
                 eu.add(s)
             elif kind == "other":
@@ -454,7 +459,7 @@ class Matcher:
                 senses.setdefault(s, []).append(f)
             else:
                 weighable.append((f, s))
-        item_sides = set().union(*sides.values()) if sides else set()
+        item_sides = set().union(*sides.values(), places) if sides else set(places)
         evidence: list[Evidence] = []
         ignored: list[Ignored] = []
 
@@ -614,13 +619,19 @@ class Matcher:
             dialogue_context = True
             graded.sort(key=lambda e: -e.points)
             evidence.append(graded[0])
-            extra = [e for e in graded[1:] if e.points >= w.dialogue_one_side and e.sentence != graded[0].sentence]
+            extra = [e for e in graded[1:] if e.points >= w.dialogue_eu and e.sentence != graded[0].sentence]
             for e in extra[:2]:
                 evidence.append(
                     Evidence(
                         w.dialogue_repeated, e.rule, "the dialogue named again: " + e.reason, e.finding, e.sentence
                     )
                 )
+            # The headline naming the dialogue says what the item is about, even where a later
+            # sentence names it more strongly: no points, but the item is not a passing mention.
+            headline = next((e for e in graded if e.sentence == 0 and e.anchor), None)
+            if headline is not None and graded[0].sentence != 0 and headline not in extra[:2]:
+                reason = "the dialogue in the headline: " + headline.reason
+                evidence.append(Evidence(0.0, headline.rule, reason, headline.finding, 0))
 
         # talks and meetings: between the parties, and with the EU
         talks: list[Evidence] = []
@@ -800,6 +811,8 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
     yield from make("dialogue", "dialogue", profile.dialogue)
     yield from make("side", "kosovo", profile.sides.kosovo)
     yield from make("side", "serbia", profile.sides.serbia)
+    yield from make("place", "kosovo", profile.places.kosovo)
+    yield from make("place", "serbia", profile.places.serbia)
     yield from make("eu", "eu", profile.eu)
     yield from make("talks", "talks", profile.talks)
     for topic in profile.topics:

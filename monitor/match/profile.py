@@ -144,6 +144,20 @@ class Sides(_Frozen):
         return _check_terms(value)
 
 
+class Places(_Frozen):
+    """Places of one party only (the north's towns, the crossings): naming one names that party for
+    the item, as its frame ("a party is named in the item"), but not in a sentence: "the Serbs of
+    Zvečan" is not both parties meeting."""
+
+    kosovo: tuple[Term, ...] = ()
+    serbia: tuple[Term, ...] = ()
+
+    @field_validator("kosovo", "serbia")
+    @classmethod
+    def _valid_terms(cls, value: tuple[Term, ...]) -> tuple[Term, ...]:
+        return _check_terms(value)
+
+
 class Weights(_Frozen):
     """Points each kind of evidence adds to an item's score (see README, "Matching")."""
 
@@ -175,6 +189,7 @@ class MatchProfile(_Frozen):
     # Words for the dialogue itself; they count only next to a party or the EU (see README).
     dialogue: tuple[Term, ...] = Field(min_length=1)
     sides: Sides
+    places: Places = Places()
     # The EU and Brussels as the facilitator.
     eu: tuple[Term, ...] = ()
     # Meeting and negotiation words: "talks" naming both parties in one sentence is evidence.

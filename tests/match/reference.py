@@ -346,6 +346,7 @@ class Matcher:
         w = self.weights
         sides: dict[int, set[str]] = {}
         eu: set[int] = set()
+        places: set[str] = set()  # parties named through their places (frame only, see Places)
         other: set[int] = set()
         fields: set[int] = set()
         senses: list[tuple[Found, int]] = []
@@ -359,6 +360,8 @@ class Matcher:
                     eu.add(s)
                 else:
                     sides.setdefault(s, set()).add(side)
+            elif kind == "place":
+                places.add(f.entry.group)
             elif kind == "eu":
                 eu.add(s)
             elif kind == "other":
@@ -367,7 +370,7 @@ class Matcher:
                 fields.add(s)
             elif kind == "sense":
                 senses.append((f, s))
-        item_sides = set().union(*sides.values()) if sides else set()
+        item_sides = set().union(*sides.values(), places) if sides else set(places)
         evidence: list[Evidence] = []
         ignored: list[Ignored] = []
 
@@ -507,13 +510,19 @@ class Matcher:
             dialogue_context = True
             graded.sort(key=lambda e: -e.points)
             evidence.append(graded[0])
-            extra = [e for e in graded[1:] if e.points >= w.dialogue_one_side and e.sentence != graded[0].sentence]
+            extra = [e for e in graded[1:] if e.points >= w.dialogue_eu and e.sentence != graded[0].sentence]
             for e in extra[:2]:
                 evidence.append(
                     Evidence(
                         w.dialogue_repeated, e.rule, "the dialogue named again: " + e.reason, e.finding, e.sentence
                     )
                 )
+            # The headline naming the dialogue says what the item is about, even where a later
+            # sentence names it more strongly: no points, but the item is not a passing mention.
+            headline = next((e for e in graded if e.sentence == 0 and e.anchor), None)
+            if headline is not None and graded[0].sentence != 0 and headline not in extra[:2]:
+                reason = "the dialogue in the headline: " + headline.reason
+                evidence.append(Evidence(0.0, headline.rule, reason, headline.finding, 0))
 
         # talks and meetings: between the parties, and with the EU
         talks: list[Evidence] = []
@@ -679,6 +688,8 @@ def _entries(profile: MatchProfile, endings: Sequence[bytes]) -> Iterable[tuple[
     yield from make("dialogue", "dialogue", profile.dialogue)
     yield from make("side", "kosovo", profile.sides.kosovo)
     yield from make("side", "serbia", profile.sides.serbia)
+    yield from make("place", "kosovo", profile.places.kosovo)
+    yield from make("place", "serbia", profile.places.serbia)
     yield from make("eu", "eu", profile.eu)
     yield from make("talks", "talks", profile.talks)
     for topic in profile.topics:

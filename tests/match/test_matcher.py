@@ -429,3 +429,67 @@ def test_kosovo_and_albanias_own_agreements_and_dialogue_are_another_context(mat
         "EU membership."
     )
     assert not matcher.match("Kosovo and Albania hold joint government session", text, "en").relevant
+
+
+def test_a_story_from_the_north_names_kosovo_through_its_towns(matcher: Matcher) -> None:
+    # No "Kosovo", no "Serbia": the dateline and the towns set the frame of the Brussels agreement.
+    title = "Elektrosever sends its first bills to households in the north"
+    text = (
+        "ZVEČAN - The distribution company started billing customers in Leposavić and Zubin Potok today, "
+        "applying the energy agreement reached in the dialogue in Brussels."
+    )
+    assert matcher.match(title, text, "en").relevant
+    sq = (
+        "MITROVICË - Kompania filloi sot faturimin në zbatim të marrëveshjes për energjinë "
+        "të arritur në dialogun e Brukselit."
+    )
+    assert matcher.match("Elektrosever nis faturimin në veri", sq, "sq").relevant
+
+
+def test_a_town_of_the_north_is_not_a_party_in_its_sentence(matcher: Matcher) -> None:
+    # "Serbia" and "Mitrovica" in one sentence with a meeting are not the two parties meeting.
+    title = "Doctors from Serbia meet Mitrovica hospital staff and sign an agreement on supplies"
+    text = "The visiting team brought two ambulances and will return in the spring."
+    assert not matcher.match(title, text, "en").relevant
+
+
+def test_a_diplomat_is_not_the_recognition_of_diplomas(matcher: Matcher) -> None:
+    result = matcher.match(
+        "Kurti and Vučić to meet in Brussels next week",
+        "An EU diplomat said the two leaders would discuss the Association, and nothing else, at the meeting.",
+        "en",
+    )
+    assert result.relevant
+    assert "documents" not in result.topics
+    diplomas = matcher.match("Kurti e Vuçiq takohen në Bruksel", "Do të flasin për njohjen e diplomave.", "sq")
+    assert "documents" in diplomas.topics
+
+
+def test_the_dialogue_in_the_headline_is_no_passing_mention(matcher: Matcher) -> None:
+    # A column whose headline names the Brussels dialogue, and which names the two parties late in
+    # the text: not an election report that mentions the talks in passing.
+    title = "Opinion: The Brussels dialogue as a waiting room"
+    text = (
+        "Every few months the same photograph. Two men at the ends of a long table and a diplomat in the middle. "
+        "Every few months the same statement about implementation. Then the same silence follows it. "
+        "Nothing changes for the people who were promised change. The statements grow longer, the results "
+        "shorter. In the end Kosovo and Serbia have not moved an inch in the dialogue since the spring. "
+        "Someone should say so aloud."
+    )
+    result = matcher.match(title, text, "en")
+    assert result.relevant
+    assert any(s.startswith("Opinion: The Brussels dialogue") for s in result.snippets)
+
+
+def test_the_dialogue_named_again_with_the_eu_gathers_its_agenda_around_it(matcher: Matcher) -> None:
+    # The process named in the headline and again deep in a column, beside its agenda (the Association,
+    # documents at the crossings): the second naming brings that agenda into the count.
+    title = "Opinion: The Brussels process, a decade of photographs"
+    text = (
+        "Every few months the same photograph appears. Two men sit at the ends of a long table. "
+        "A diplomat sits in the middle and nobody shakes hands. Every few months the same statement follows. "
+        "The Association promised in 2013 exists only on paper, while Serbia accepts our documents at the "
+        "crossings and nowhere else. The Brussels process has produced more statements than changes in people's "
+        "lives. The mediator should say aloud who blocked what."
+    )
+    assert matcher.match(title, text, "en").relevant
