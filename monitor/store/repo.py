@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -536,23 +537,45 @@ class Repository:
             self._retrying(lambda: self._record_polls(polls, now, lease_owner))
 
     def _record_polls(self, polls: Sequence[PollRecord], now: datetime, lease_owner: str | None) -> None:
+        # Through the driver, not the ORM: an idle cycle records a poll for every source, and loading,
+        # tracking and flushing a SourceRow each cost more than the update itself. The rows are read
+        # as plain records, changed by the same functions as ``commit_poll``'s (``_apply_poll``,
+        # ``_schedule``), and written back with one UPDATE and one INSERT (executemany).
         names = list(dict.fromkeys(p.outcome.source for p in polls))
         with self._writer(), self._session() as session:
-            rows: dict[str, SourceRow] = {}
-            for chunk in _chunks(names, 500):
-                statement = select(SourceRow).where(col(SourceRow.name).in_(chunk))
-                if self.engine.dialect.name == "postgresql":
-                    statement = statement.with_for_update()
-                rows.update((row.name, row) for row in session.execute(statement).scalars())
+            conn = session.connection()
+            rows = self._source_records(conn, names)
+            missing = [name for name in names if name not in rows]
+            if missing:  # a source polled before ``ensure_sources`` knew it: created with defaults
+                session.add_all(SourceRow(name=name) for name in missing)
+                session.flush()
+                rows.update(self._source_records(conn, missing))
             weekly = self._weekly_items(session, names, now)
+            history: list[dict[str, Any]] = []
             for poll in polls:
                 name = poll.outcome.source
-                row = rows[name] = self._record_source(session, poll.outcome, 0, now, rows.get(name))
+                row = rows[name]
+                _apply_poll(row, poll.outcome, 0, now)
+                history.append(_poll_values(poll.outcome, 0, now))
                 taken_over = lease_owner is not None and row.lease_owner not in (None, lease_owner)
                 if poll.plan is not None and not taken_over:
                     _schedule(row, poll.plan(_source_history(row, weekly.get(name, 0))), now)
                 if lease_owner is not None and row.lease_owner == lease_owner:
                     row.lease_owner = row.lease_expires_at = None
+            conn.execute(_UPDATE_SOURCE, [{"b_name": name, **vars(rows[name])} for name in names])
+            conn.execute(_INSERT_POLL, history)
+
+    def _source_records(self, conn: Any, names: Sequence[str]) -> dict[str, SimpleNamespace]:
+        """The sources' rows as plain records (attributes as on ``SourceRow``), locked on PostgreSQL."""
+        found: dict[str, SimpleNamespace] = {}
+        for chunk in _chunks(names, 500):
+            statement = select(*_SOURCE_COLUMNS).where(_SOURCES.c.name.in_(chunk))
+            if self.engine.dialect.name == "postgresql":
+                statement = statement.with_for_update()
+            for record in conn.execute(statement):
+                values = record._asdict()
+                found[values.pop("name")] = SimpleNamespace(**values)
+        return found
 
     def _weekly_items(self, session: Session, names: Sequence[str], now: datetime) -> dict[str, int]:
         """Items each source published in the week before ``now`` (as ``_history`` counts them)."""
@@ -573,41 +596,9 @@ class Repository:
         """Record a poll on its source's row (``row``: already read and locked in this session)."""
         if row is None:
             row = session.get(SourceRow, outcome.source, with_for_update=True) or SourceRow(name=outcome.source)
-        row.last_status = outcome.status.value
-        row.last_polled_at = now
-        if outcome.status is OutcomeStatus.ERROR:
-            row.last_error_kind = outcome.error_kind
-            row.last_error_message = outcome.error_message
-            row.consecutive_errors += 1
-            row.failing_since = row.failing_since or now
-        else:
-            row.etag = outcome.validators.etag
-            row.last_modified = outcome.validators.last_modified
-            row.last_error_kind = None
-            row.last_error_message = None
-            row.consecutive_errors = 0
-            row.failing_since = None
-            row.last_ok_at = now
-            row.items_total += inserted
-            if outcome.key_policy is not None:
-                row.key_policy = outcome.key_policy
-                row.guid_problem_share = outcome.guid_problem_share
-            if outcome.status is OutcomeStatus.OK:
-                row.feed_ttl_minutes = outcome.ttl_minutes
+        _apply_poll(row, outcome, inserted, now)
         session.add(row)
-        session.add(
-            PollRow(
-                source=outcome.source,
-                polled_at=now,
-                status=outcome.status.value,
-                error_kind=outcome.error_kind,
-                error_message=outcome.error_message,
-                entries=outcome.entries,
-                new_items=inserted,
-                new_matches=outcome.new_matches,
-                elapsed=outcome.elapsed,
-            )
-        )
+        session.add(PollRow(**_poll_values(outcome, inserted, now)))
         return row
 
     def items(self, *, matched_only: bool = False, limit: int = 50, since: datetime | None = None) -> list[StoredItem]:
@@ -1274,6 +1265,16 @@ _STORY_ITEMS = StoryItemRow.__table__  # type: ignore[attr-defined]
 _STORY_BANDS = StoryBandRow.__table__  # type: ignore[attr-defined]
 _ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
 _MATCHES = MatchRow.__table__  # type: ignore[attr-defined]
+_SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
+_POLLS = PollRow.__table__  # type: ignore[attr-defined]
+# A source's row as ``_record_polls`` reads and writes it back: every column (name is the key).
+_SOURCE_COLUMNS = tuple(_SOURCES.c)
+_UPDATE_SOURCE = (
+    update(_SOURCES)
+    .where(_SOURCES.c.name == bindparam("b_name"))
+    .values({c.name: bindparam(c.name) for c in _SOURCES.c if c.name != "name"})
+)
+_INSERT_POLL = insert(_POLLS)
 
 
 # Built once: the statement is compiled once and cached, only the parameters change per item.
@@ -1550,7 +1551,47 @@ def _state(row: SourceRow) -> SourceState:
     )
 
 
-def _source_history(row: SourceRow, weekly: int) -> SourceHistory:
+def _apply_poll(row: SourceRow | SimpleNamespace, outcome: SourceOutcome, inserted: int, now: datetime) -> None:
+    """A poll's outcome on its source's row (a ``SourceRow`` or the plain record of ``_record_polls``)."""
+    row.last_status = outcome.status.value
+    row.last_polled_at = now
+    if outcome.status is OutcomeStatus.ERROR:
+        row.last_error_kind = outcome.error_kind
+        row.last_error_message = outcome.error_message
+        row.consecutive_errors += 1
+        row.failing_since = row.failing_since or now
+    else:
+        row.etag = outcome.validators.etag
+        row.last_modified = outcome.validators.last_modified
+        row.last_error_kind = None
+        row.last_error_message = None
+        row.consecutive_errors = 0
+        row.failing_since = None
+        row.last_ok_at = now
+        row.items_total += inserted
+        if outcome.key_policy is not None:
+            row.key_policy = outcome.key_policy
+            row.guid_problem_share = outcome.guid_problem_share
+        if outcome.status is OutcomeStatus.OK:
+            row.feed_ttl_minutes = outcome.ttl_minutes
+
+
+def _poll_values(outcome: SourceOutcome, inserted: int, now: datetime) -> dict[str, Any]:
+    """The poll's line in the history (``polls``)."""
+    return {
+        "source": outcome.source,
+        "polled_at": now,
+        "status": outcome.status.value,
+        "error_kind": outcome.error_kind,
+        "error_message": outcome.error_message,
+        "entries": outcome.entries,
+        "new_items": inserted,
+        "new_matches": outcome.new_matches,
+        "elapsed": outcome.elapsed,
+    }
+
+
+def _source_history(row: SourceRow | SimpleNamespace, weekly: int) -> SourceHistory:
     return SourceHistory(
         row.consecutive_errors,
         weekly,
@@ -1560,7 +1601,7 @@ def _source_history(row: SourceRow, weekly: int) -> SourceHistory:
     )
 
 
-def _schedule(row: SourceRow, decision: NextCheck, now: datetime) -> None:
+def _schedule(row: SourceRow | SimpleNamespace, decision: NextCheck, now: datetime) -> None:
     row.next_check_at = decision.at
     row.next_check_reason = decision.reason.value
     if decision.paused_reason is None:
