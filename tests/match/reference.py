@@ -217,6 +217,7 @@ _ANCHOR_RULES = frozenset(
         "talks+side+eu",
         "talks+eu+parties",
         "talks+eu+topic",
+        "talks+topic+parties",
         "both-sides+eu",
     }
 )
@@ -517,12 +518,6 @@ class Matcher:
                         w.dialogue_repeated, e.rule, "the dialogue named again: " + e.reason, e.finding, e.sentence
                     )
                 )
-            # The headline naming the dialogue says what the item is about, even where a later
-            # sentence names it more strongly: no points, but the item is not a passing mention.
-            headline = next((e for e in graded if e.sentence == 0 and e.anchor), None)
-            if headline is not None and graded[0].sentence != 0 and headline not in extra[:2]:
-                reason = "the dialogue in the headline: " + headline.reason
-                evidence.append(Evidence(0.0, headline.rule, reason, headline.finding, 0))
 
         # talks and meetings: between the parties, and with the EU
         talks: list[Evidence] = []
@@ -566,6 +561,15 @@ class Matcher:
             elif s in eu and frame:
                 reason = "talks with the EU in the sentence; a party is named elsewhere"
                 talks.append(Evidence(w.talks_eu, "talks+eu", reason, f, s))
+            elif (
+                s == 0
+                and len(item_sides) >= 2
+                and any(t == 0 for g, t in live if g.entry.kind in ("topic", "topic-context"))
+            ):
+                # "Dinar talks go nowhere" over a story naming Pristina and Belgrade: the headline's
+                # talks are those of an agenda item of the dialogue.
+                reason = "talks in the headline beside a topic of the dialogue; both parties named in the item"
+                talks.append(Evidence(w.talks_eu, "talks+topic+parties", reason, f, s))
             else:
                 ignored.append(Ignored("talks word without the parties or the EU in the sentence", f, s))
         if talks:
