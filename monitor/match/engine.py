@@ -27,8 +27,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from monitor.match.fold import DJ, DZ, LJ, NJ, fold, prepare
-from monitor.match.furniture import label_pattern, strip_furniture
+from monitor.match.fold import DJ, DZ, LJ, NJ, fold, fold_lines, prepare
+from monitor.match.furniture import label_pattern, line_label_pattern, strip_furniture
 from monitor.match.profile import MatchProfile, Term, case_fits, term_case_exact, term_languages, term_text
 from monitor.match.terms import Entry, Found, TermIndex, compile_term
 from monitor.types import MatchResult
@@ -140,9 +140,24 @@ class Evidence:
     process_word: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        rule = self.rule
-        self.anchor = rule in _ANCHOR_RULES or rule.startswith(("envoy:", "negotiator:", "strong-topic:"))
-        self.process_word = rule.startswith(("dialogue", "talks"))
+        flags = _RULE_FLAGS.get(self.rule)
+        if flags is None:
+            flags = _rule_flags(self.rule)
+        self.anchor, self.process_word = flags
+
+
+def _rule_flags(rule: str) -> tuple[bool, bool]:
+    """(anchor, process_word) of a rule, kept: a profile has a few hundred rules."""
+    flags = (
+        rule in _ANCHOR_RULES or rule.startswith(("envoy:", "negotiator:", "strong-topic:")),
+        rule.startswith(("dialogue", "talks")),
+    )
+    if len(_RULE_FLAGS) < 4096:  # bounded whatever the profile
+        _RULE_FLAGS[rule] = flags
+    return flags
+
+
+_RULE_FLAGS: dict[str, tuple[bool, bool]] = {}
 
 
 _ANCHOR_RULES = frozenset(
@@ -229,6 +244,7 @@ class Matcher:
         self._index = TermIndex(compiled)
         self._cased = any(entry.case for entry, _ in compiled)
         self._furniture = label_pattern(profile.page_furniture)
+        self._line_furniture = line_label_pattern(self._furniture)
         self._labels = {g.id: g.label for g in (*profile.topics, *profile.actors, *profile.meeting_levels)}
         self._actors = {a.id: a for a in profile.actors}
         self._topics = {t.id: t for t in profile.topics}
@@ -293,7 +309,8 @@ class Matcher:
 
     def match(self, title: str, text: str, language: str | None = None) -> MatchResult:
         body = prepare(f"{title}\n{text}" if text else title)
-        body, folded = strip_furniture(body, fold(body), self._furniture)
+        folded, lines = fold_lines(body)
+        body, folded = strip_furniture(body, folded, self._furniture, (lines, self._line_furniture))
         words = folded.split(b" ")
         # One look-up per word in the (large) vocabulary, at C speed; the tests below are on the few found.
         present = self._vocabulary.intersection(words)
@@ -313,7 +330,8 @@ class Matcher:
 
     def explain(self, title: str, text: str, language: str | None = None) -> Explanation:
         body = prepare(f"{title}\n{text}" if text else title)
-        body, folded = strip_furniture(body, fold(body), self._furniture)
+        folded, lines = fold_lines(body)
+        body, folded = strip_furniture(body, folded, self._furniture, (lines, self._line_furniture))
         words = folded.split(b" ")
         hits = self._index.hits(words, self._vocabulary.intersection(words))
         found = self._index.find(folded, words, hits, _primary_language(language))
@@ -354,10 +372,18 @@ class Matcher:
         """
         by_first = self._index.by_first
         roles = self._roles
+        disjoint = present.isdisjoint
         seen = set()
         for word in present:
-            for entry in by_first.get(word, ()):  # () for a word that is not a first word
-                if all(not present.isdisjoint(spec.forms) for spec in entry.rest):
+            entries = by_first.get(word)
+            if entries is None:  # a word that is not a first word
+                continue
+            for entry in entries:
+                # Loops, not all() over a generator: a generator per term was most of this test's time.
+                for spec in entry.rest:
+                    if disjoint(spec.forms):
+                        break
+                else:
                     role = roles[id(entry)]
                     if role == "counts":
                         return False

@@ -101,6 +101,33 @@ def fold(prepared: str) -> bytes:
     return encoded.translate(_FOLD_TABLE)
 
 
+def _line_tables() -> tuple[bytes, bytes, bytes]:
+    """Tables for ``fold_lines``: the fold with line breaks kept, and both for ASCII text (where
+    ``str.lower`` and the charmap step are only A-Z to a-z, folded into the table)."""
+    lines = bytearray(_FOLD_TABLE)
+    lines[0x0A] = 0x0A
+    ascii_fold, ascii_lines = bytearray(_FOLD_TABLE), bytearray(lines)
+    for i in range(0x41, 0x5B):  # A-Z: what lower() makes of them
+        ascii_fold[i] = ascii_lines[i] = i + 0x20
+    return bytes(lines), bytes(ascii_fold), bytes(ascii_lines)
+
+
+_LINES_TABLE, _ASCII_FOLD_TABLE, _ASCII_LINES_TABLE = _line_tables()
+
+
+def fold_lines(prepared: str) -> tuple[bytes, bytes]:
+    """``fold(prepared)``, and the same bytes with each line break kept as ``\\n`` (to find lines
+    at C speed). ASCII text, most of the English items, skips ``lower`` and the charmap step."""
+    if prepared.isascii():
+        encoded = prepared.encode("ascii")
+        return encoded.translate(_ASCII_FOLD_TABLE), encoded.translate(_ASCII_LINES_TABLE)
+    lowered = prepared.lower()
+    if len(lowered) != len(prepared):
+        lowered = "".join(ch.lower()[0] for ch in prepared)
+    encoded = codecs.charmap_encode(lowered, "replace", _ENCODING_MAP)[0]
+    return encoded.translate(_FOLD_TABLE), encoded.translate(_LINES_TABLE)
+
+
 _PLAIN_DIGRAPHS = ((DJ, b"dj"), (LJ, b"lj"), (NJ, b"nj"), (DZ, b"dz"), (SILENT, b""))
 
 

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from monitor.match import Matcher
-from monitor.match.fold import fold, prepare
-from monitor.match.furniture import label_pattern, strip_furniture
+from monitor.match.fold import fold, fold_lines, prepare
+from monitor.match.furniture import label_pattern, line_label_pattern, strip_furniture
 
 LABELS = label_pattern(["Related", "Read also", "Tags", "Lexo edhe", "Pročitajte još", "Pročitajte takođe"])
+LINE_LABELS = line_label_pattern(LABELS)
 
 
 def strip(title: str, text: str) -> str:
     body = prepare(f"{title}\n{text}")
     stripped, folded = strip_furniture(body, fold(body), LABELS)
     assert folded == fold(stripped), "the folded text is cut at the same places"
+    # The quick test (no label at a line start, too few colons: nothing to cut) decides the same.
+    assert strip_furniture(body, fold(body), LABELS, (fold_lines(body)[1], LINE_LABELS)) == (stripped, folded)
     return stripped
+
+
+_PIECES = st.sampled_from(
+    ["Related", "RELATED:", "related", "Read also", "Tags |", "Lexo edhe", "Pročitajte još:", "Pročitajte takodje",
+     "– ", "• ", "» ", "-", " ", "\t", "\n", "\n", "\n\n", ".", "19:30", "20:15 ", "21:00", ":", "News", "Kosovo",
+     "dialogue", "Read", "also", "Relatedness", "ПРОЧИТАЈТЕ ЈОШ", "Lexo"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=st.text(max_size=20), pieces=st.lists(_PIECES, max_size=30))
+def test_the_quick_test_for_furniture_decides_as_the_line_by_line_reading(title: str, pieces: list[str]) -> None:
+    strip(title.replace("\n", " "), "".join(pieces))
 
 
 def test_a_labelled_list_of_headlines_is_cut_and_the_article_after_it_kept() -> None:

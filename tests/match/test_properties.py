@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.match import Matcher
-from monitor.match.fold import fold, prepare
+from monitor.match.fold import fold, fold_lines, prepare
 from tests.match.translit import to_cyrillic
 
 # Serbian Latin words, some of them terms of the profile, some not, joined into sentences.
@@ -120,6 +120,15 @@ def test_matching_is_idempotent_and_pure(matcher: Matcher, title: str, text: str
 def test_folding_keeps_one_byte_per_character(text: str) -> None:
     prepared = prepare(text)
     assert len(fold(prepared)) == len(prepared)
+
+
+@_SETTINGS
+@given(text=st.text(max_size=300) | st.text(alphabet=st.characters(max_codepoint=127), max_size=300))
+def test_folding_with_lines_is_folding_with_the_line_breaks_kept(text: str) -> None:
+    prepared = prepare(text)
+    folded, lines = fold_lines(prepared)
+    assert folded == fold(prepared)  # ASCII text takes a shorter way: the same bytes
+    assert lines == bytes(b"\n"[0] if char == "\n" else byte for char, byte in zip(prepared, folded, strict=True))
 
 
 @_SETTINGS
