@@ -102,25 +102,29 @@ def fold(prepared: str) -> bytes:
 
 
 def _line_tables() -> tuple[bytes, bytes, bytes]:
-    """Tables for ``fold_lines``: the fold with line breaks kept, and both for ASCII text (where
-    ``str.lower`` and the charmap step are only A-Z to a-z, folded into the table)."""
+    """Tables for ``fold_lines``: the fold with line breaks kept, and both for text of Latin-1
+    characters only (each character folded alone: ``str.lower`` keeps them in Latin-1, one for one)."""
     lines = bytearray(_FOLD_TABLE)
     lines[0x0A] = 0x0A
-    ascii_fold, ascii_lines = bytearray(_FOLD_TABLE), bytearray(lines)
-    for i in range(0x41, 0x5B):  # A-Z: what lower() makes of them
-        ascii_fold[i] = ascii_lines[i] = i + 0x20
-    return bytes(lines), bytes(ascii_fold), bytes(ascii_lines)
+    latin1 = b"".join(fold(chr(i)) for i in range(256))
+    latin1_lines = bytearray(latin1)
+    latin1_lines[0x0A] = 0x0A
+    return bytes(lines), latin1, bytes(latin1_lines)
 
 
-_LINES_TABLE, _ASCII_FOLD_TABLE, _ASCII_LINES_TABLE = _line_tables()
+_LINES_TABLE, _LATIN1_FOLD_TABLE, _LATIN1_LINES_TABLE = _line_tables()
 
 
 def fold_lines(prepared: str) -> tuple[bytes, bytes]:
     """``fold(prepared)``, and the same bytes with each line break kept as ``\\n`` (to find lines
-    at C speed). ASCII text, most of the English items, skips ``lower`` and the charmap step."""
-    if prepared.isascii():
-        encoded = prepared.encode("ascii")
-        return encoded.translate(_ASCII_FOLD_TABLE), encoded.translate(_ASCII_LINES_TABLE)
+    at C speed). Text of Latin-1 characters only (English, most Albanian) is encoded as Latin-1
+    (a copy) and translated by one table, without ``lower`` and the charmap step."""
+    try:
+        encoded = prepared.encode("latin-1")
+    except UnicodeEncodeError:  # Serbian, Cyrillic, typographic quotes: stops at the first such character
+        pass
+    else:
+        return encoded.translate(_LATIN1_FOLD_TABLE), encoded.translate(_LATIN1_LINES_TABLE)
     lowered = prepared.lower()
     if len(lowered) != len(prepared):
         lowered = "".join(ch.lower()[0] for ch in prepared)
