@@ -519,8 +519,10 @@ class Matcher:
         for f, s in weighable:
             kind = f.entry.kind
             # Every kind here but actors is voidable. An "EU envoy" in a sentence about Bosnia or
-            # Moldova is that envoy, not the dialogue's.
-            if s in other and (kind != "actor" or actor_of[f.entry.group].role == "envoy") and not both(s):
+            # Moldova is that envoy, not the dialogue's; Belgrade's agreements with Beijing "on
+            # Kosovo" name both parties, but without the EU they are not the talks.
+            voidable = kind != "actor" or actor_of[f.entry.group].role == "envoy"
+            if s in other and voidable and not (both(s) and s in eu):
                 headline_word_ignored |= s == 0 and kind in ("dialogue", "talks")
                 if explaining:
                     ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))

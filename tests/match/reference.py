@@ -397,7 +397,7 @@ class Matcher:
             if f.entry.kind in ("dialogue", "talks") and not (both(s) and s in eu):
                 joined = _joined_sense(f, s, senses, folded)
             # An "EU envoy" in a sentence about Bosnia or Moldova is that envoy, not the dialogue's.
-            if (f.entry.kind in _VOIDABLE or is_envoy(f)) and s in other and not both(s):
+            if (f.entry.kind in _VOIDABLE or is_envoy(f)) and s in other and not (both(s) and s in eu):
                 ignored.append(Ignored("the sentence is about another dialogue or negotiation", f, s))
             elif f.entry.kind in ("dialogue", "talks") and s in fields and s not in eu:
                 ignored.append(Ignored("the sentence is about sport or another field, not the talks", f, s))

@@ -522,3 +522,24 @@ def test_talks_on_an_agenda_item_in_the_headline_anchor_an_item_naming_both_part
     wages = "Wage talks go nowhere as teachers strike"
     other = "Teachers in Kosovo and Serbia both walked out this week. In Pristina the union wants 15 percent."
     assert not matcher.match(wages, other, "en").relevant
+
+
+def test_another_partys_agreements_naming_both_parties_need_the_eu_to_be_the_talks(matcher: Matcher) -> None:
+    # Belgrade's agreements with Beijing, whose support "for Serbia on Kosovo" names both parties.
+    title = "Vučić u Pekingu: potpisano dvanaest sporazuma, Kina uz Srbiju oko Kosova"
+    text = "Predsednik Srbije i kineski lider razgovarali su o investicijama. Potpisani su sporazumi o putevima."
+    assert not matcher.match(title, text, "sr").relevant
+    # With the EU in the sentence it is the dialogue again, whatever else the sentence compares it to.
+    brussels = "Kosovo and Serbia agreed in Brussels on the energy roadmap, unlike the stalled Cyprus talks."
+    assert matcher.match("A deal at last", brussels, "en").relevant
+
+
+def test_a_leaders_dialogue_with_the_people_is_another_sense(matcher: Matcher) -> None:
+    title = "A 'dialogue with the people': Kurti answers questions live on TikTok"
+    text = (
+        "Prime Minister Albin Kurti spent two hours answering viewers' questions about bread prices and jobs. "
+        "The comments filled with insults, and at one point with Serbian flags."
+    )
+    assert not matcher.match(title, text, "en").relevant
+    sr = "Vučić najavio „dijalog sa narodom“ u Kragujevcu: pitanja o platama i Kosovu"
+    assert not matcher.match(sr, "Predsednik Srbije odgovaraće građanima na pitanja u subotu.", "sr").relevant
