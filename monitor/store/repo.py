@@ -46,10 +46,11 @@ from monitor.cluster import (
     Candidate,
     ClusterRules,
     Fingerprint,
+    StoredShingles,
     band_keys,
     best_story,
     fingerprint,
-    shingle_ids,
+    stored_bits,
 )
 from monitor.errors import StorageError
 from monitor.identity import legacy_key
@@ -438,6 +439,7 @@ class Repository:
                     "joined_at": now,
                     "shingle_ids": p.fp.shingles_bytes() if p.fp else None,
                     "shingle_count": p.fp.size if p.fp else 0,
+                    "shingle_bits": p.fp.bits_bytes() if p.fp else None,
                     "similar_item_id": assignment.similar_item_id if assignment else None,
                     "similarity": round(assignment.score, 4) if assignment else None,
                 }
@@ -867,6 +869,7 @@ class Repository:
                 "joined_at": now,
                 "shingle_ids": fp.shingles_bytes() if fp else None,
                 "shingle_count": fp.size if fp else 0,
+                "shingle_bits": fp.bits_bytes() if fp else None,
                 "similar_item_id": assignment.similar_item_id if assignment else None,
                 "similarity": round(assignment.score, 4) if assignment else None,
             },
@@ -893,7 +896,11 @@ class Repository:
             "limit": self.MAX_CANDIDATES,
         }
         rows = session.connection().execute(_CANDIDATES, params)
-        return [Candidate(story_id, item_id, shingle_ids(blob)) for story_id, item_id, blob in rows if blob]
+        return [
+            Candidate(story_id, item_id, StoredShingles(blob), stored_bits(bits))
+            for story_id, item_id, blob, bits in rows
+            if blob
+        ]
 
     def _add_match(
         self,
@@ -1278,7 +1285,9 @@ _INSERT_POLL = insert(_POLLS)
 
 
 # Built once: the statement is compiled once and cached, only the parameters change per item.
-_CANDIDATES = select(_STORY_ITEMS.c.story_id, _STORY_ITEMS.c.item_id, _STORY_ITEMS.c.shingle_ids).where(
+_CANDIDATES = select(
+    _STORY_ITEMS.c.story_id, _STORY_ITEMS.c.item_id, _STORY_ITEMS.c.shingle_ids, _STORY_ITEMS.c.shingle_bits
+).where(
     _STORY_ITEMS.c.item_id.in_(
         select(_STORY_BANDS.c.item_id)
         .where(
@@ -1294,11 +1303,11 @@ _CANDIDATES = select(_STORY_ITEMS.c.story_id, _STORY_ITEMS.c.item_id, _STORY_ITE
 
 
 # A poll's band-index rows: every row sharing a band key with one of its items in their days, with
-# the story and shingles of the row's item (NULL when retention deleted the item). Placeholders by
+# the story, shingles and shingle bitmap of the row's item (NULL when retention deleted the item). Placeholders by
 # the driver's parameter style (``_MARK``): {days} and {keys} are filled with one per value.
 _BAND_ROWS_SQL = (
     "SELECT story_bands.band_key, story_bands.at_epoch, story_bands.item_id, story_items.story_id,"
-    " story_items.shingle_ids, stories.notified"
+    " story_items.shingle_ids, story_items.shingle_bits, stories.notified"
     " FROM story_bands"
     " LEFT OUTER JOIN story_items ON story_items.item_id = story_bands.item_id"
     " LEFT OUTER JOIN stories ON stories.id = story_items.story_id"
@@ -1361,14 +1370,15 @@ class _BandIndex:
 
     def __init__(self) -> None:
         self.rows: dict[int, set[tuple[int, int]]] = {}  # band key -> (at_epoch, item id)
-        self.items: dict[int, tuple[int | None, bytes | None]] = {}  # item id -> story, shingle ids
+        # item id -> story, shingle ids, shingle bitmap (as stored)
+        self.items: dict[int, tuple[int | None, bytes | None, bytes | None]] = {}
         self.notified: dict[int, bool] = {}  # stories met, as stored
-        self._decoded: dict[int, tuple[int, ...]] = {}
+        self._candidates: dict[int, Candidate] = {}
 
     def load(self, rows: Iterable[Any]) -> None:
-        for band_key, at_epoch, item_id, story_id, blob, notified in rows:
+        for band_key, at_epoch, item_id, story_id, blob, bits, notified in rows:
             self.rows.setdefault(band_key, set()).add((at_epoch, item_id))
-            self.items.setdefault(item_id, (story_id, blob))
+            self.items.setdefault(item_id, (story_id, blob, bits))
             if story_id is not None:
                 self.notified[story_id] = bool(notified)
 
@@ -1376,7 +1386,7 @@ class _BandIndex:
         assert pending.fp is not None
         for key in set(pending.keys):
             self.rows.setdefault(key, set()).add((pending.epoch, pending.item_id))
-        self.items[pending.item_id] = (story, pending.fp.packed_shingles)
+        self.items[pending.item_id] = (story, pending.fp.packed_shingles, pending.fp.bits_bytes())
 
     def candidates(self, pending: _Pending, limit: int) -> list[Candidate]:
         lo, hi = pending.lo, pending.hi
@@ -1397,13 +1407,17 @@ class _BandIndex:
                 found.add(item_id)
         candidates = []
         for item_id in sorted(found):
-            story, blob = self.items[item_id]
-            if story is None or not blob:
-                continue
-            shingles = self._decoded.get(item_id)
-            if shingles is None:
-                shingles = self._decoded[item_id] = shingle_ids(blob)
-            candidates.append(Candidate(story, item_id, shingles))
+            # One per item (its story does not change within the poll), decoded at most once, however
+            # many of the poll's items meet it.
+            candidate = self._candidates.get(item_id)
+            if candidate is None:
+                story, blob, bits = self.items[item_id]
+                if story is None or not blob:
+                    continue
+                candidate = self._candidates[item_id] = Candidate(
+                    story, item_id, StoredShingles(blob), stored_bits(bits)
+                )
+            candidates.append(candidate)
         return candidates
 
 

@@ -182,6 +182,9 @@ class StoryItemRow(SQLModel, table=True):
     # The 32-bit ids of its lead's shingles (monitor.cluster); NULL for texts too short to compare.
     shingle_ids: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     shingle_count: int = 0
+    # Their bitmap (monitor.cluster.shingle_bits, 64 bytes): candidates failing on it are not decoded.
+    # NULL for texts too short to compare, and for items stored before it existed and not yet filled.
+    shingle_bits: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     # For items that joined an existing story: the item they were found similar to, and how similar.
     similar_item_id: int | None = None
     similarity: float | None = None
