@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from monitor.cli import main
+from monitor.cluster import fingerprint
 from monitor.identity import identify
 from monitor.store import Repository, open_engine
 from monitor.store.migrate import BASELINE_REVISION, alembic_config, differences, head_revision, status
@@ -134,3 +135,45 @@ def test_alembic_is_loaded_only_when_a_migration_runs(tmp_path: Path) -> None:
     runs.append(subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT))
     # The first creates the schema with Alembic; the second finds it up to date.
     assert [run.stdout.split()[-2:] for run in runs] == [["0", "True"], ["0", "False"]], [r.stderr for r in runs]
+
+
+def test_items_stored_before_shingle_bitmaps_get_theirs_from_their_shingle_ids(database_url: str) -> None:
+    lead = (
+        "Kosovo's chief negotiator and Serbia's chief negotiator met in Brussels on Tuesday for a new round of "
+        "the EU-facilitated dialogue, hosted by the EU special representative, who called the talks constructive."
+    )
+    texts = {
+        "https://wire.example/a/1": lead,
+        "https://wire.example/a/2": "Live updates.",
+        "https://wire.example/a/3": lead + " More.",
+    }
+    engine = open_engine(database_url)
+    try:
+        with Repository(engine) as repo:
+            items = [
+                identify("wire", FeedEntry(None, url, "Talks", text, None, "en"), "en") for url, text in texts.items()
+            ]
+            outcome = SourceOutcome("wire", OutcomeStatus.OK)
+            repo.commit_poll(
+                outcome, [(i, MatchResult(False, 0.0)) for i in items], "m1", datetime(2026, 11, 23, tzinfo=UTC)
+            )
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+        with engine.begin() as connection:
+            assert "shingle_bits" not in {c["name"] for c in inspect(connection).get_columns("story_items")}
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("select i.url, s.shingle_bits from story_items s join items i on i.id = s.item_id")
+            ).all()
+        expected = {}
+        for url, body in texts.items():
+            fp = fingerprint("Talks", body)
+            expected[url] = fp.bits_bytes() if fp else None
+        assert {url: (bytes(bits) if bits is not None else None) for url, bits in rows} == expected
+        assert sum(bits is not None for _, bits in rows) == 2
+    finally:
+        engine.dispose()
