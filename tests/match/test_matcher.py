@@ -543,3 +543,14 @@ def test_a_leaders_dialogue_with_the_people_is_another_sense(matcher: Matcher) -
     assert not matcher.match(title, text, "en").relevant
     sr = "Vučić najavio „dijalog sa narodom“ u Kragujevcu: pitanja o platama i Kosovu"
     assert not matcher.match(sr, "Predsednik Srbije odgovaraće građanima na pitanja u subotu.", "sr").relevant
+
+
+def test_the_eus_economic_and_human_rights_dialogues_with_one_party_are_other_senses(matcher: Matcher) -> None:
+    economic = "EU and Serbia hold high-level economic dialogue in Belgrade"
+    text = "The Commission and the Serbian government reviewed fiscal rules and the energy transition."
+    assert not matcher.match(economic, text, "en").relevant
+    rights = "EU i Srbija održali dijalog o ljudskim pravima u Beogradu"
+    assert not matcher.match(rights, "Razgovarano je o slobodi medija i pravima manjina.", "sr").relevant
+    # The dialogue itself, with both parties and the EU, still counts.
+    talks = "Kosovo and Serbia resume the EU-facilitated dialogue on economic issues in Brussels"
+    assert matcher.match(talks, "", "en").relevant

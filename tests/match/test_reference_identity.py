@@ -2,7 +2,7 @@
 
 Speed work on the engine must not change a single decision, score, rule, topic, actor, meeting
 level or snippet, nor what ``monitor explain`` prints. Both engines run on the whole labelled sets
-(eval and eval_blind to eval_blind11) and on a few thousand seeded generated items: leads stitched into
+(eval and eval_blind to eval_blind12) and on a few thousand seeded generated items: leads stitched into
 long items, the same items in Cyrillic, upper case and without diacritics, long items, feed-like
 stories from the bench generator, word soups of profile terms, and every combination of the words
 that only support evidence. Any difference fails, with the item that shows it. Sentence breaks (a
@@ -46,6 +46,7 @@ LABELLED_SETS = [
         "eval_blind9",
         "eval_blind10",
         "eval_blind11",
+        "eval_blind12",
     )
 ]
 Item = tuple[str, str, str | None]
