@@ -10,14 +10,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from monitor.cli import main
 from monitor.cluster import fingerprint
+from monitor.errors import StorageError
 from monitor.identity import identify
 from monitor.store import Repository, open_engine
+from monitor.store.db import migrate_in_child
 from monitor.store.migrate import BASELINE_REVISION, alembic_config, differences, head_revision, status
 from monitor.types import FeedEntry, MatchResult, OutcomeStatus, SourceOutcome
 from tests.support.configs import ROOT, write_config
@@ -123,8 +126,9 @@ def test_the_head_read_from_the_version_files_is_alembics() -> None:
     assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def test_alembic_is_loaded_only_when_a_migration_runs(tmp_path: Path) -> None:
-    """A command on a database at the newest revision does not load Alembic (11 MB, 0.1 s)."""
+def test_a_poll_never_loads_alembic_an_empty_database_is_migrated_in_a_child_process(tmp_path: Path) -> None:
+    """Alembic, Mako and the migrations (about 8 MB) stay out of the poller's process, also on the
+    first poll of an empty database: a child process migrates it (issue #8: peak memory)."""
     config = write_config(tmp_path, [])
     program = (
         "import sys; from monitor.cli import main; "
@@ -132,9 +136,14 @@ def test_alembic_is_loaded_only_when_a_migration_runs(tmp_path: Path) -> None:
         "print(code, 'alembic' in sys.modules)"
     )
     runs = [subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT)]
+    engine = open_engine(f"sqlite:///{tmp_path / 'monitor.db'}", migrate=False)
+    try:
+        assert status(engine).up_to_date, "the child migrated the database"
+    finally:
+        engine.dispose()
     runs.append(subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT))
-    # The first creates the schema with Alembic; the second finds it up to date.
-    assert [run.stdout.split()[-2:] for run in runs] == [["0", "True"], ["0", "False"]], [r.stderr for r in runs]
+    # The first poll had the schema created in a child; the second finds it up to date.
+    assert [run.stdout.split()[-2:] for run in runs] == [["0", "False"], ["0", "False"]], [r.stderr for r in runs]
 
 
 def test_items_stored_before_shingle_bitmaps_get_theirs_from_their_shingle_ids(database_url: str) -> None:
@@ -177,3 +186,14 @@ def test_items_stored_before_shingle_bitmaps_get_theirs_from_their_shingle_ids(d
         assert sum(bits is not None for _, bits in rows) == 2
     finally:
         engine.dispose()
+
+
+def test_a_migration_that_fails_in_the_child_process_is_a_storage_error(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'empty.db'}", migrate=False)
+    (tmp_path / "a-file").write_text("not a directory")
+    try:
+        with pytest.raises(StorageError) as raised:
+            migrate_in_child(engine, f"sqlite:///{tmp_path / 'a-file' / 'x.db'}")
+    finally:
+        engine.dispose()
+    assert "a-file" in raised.value.message

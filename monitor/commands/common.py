@@ -18,7 +18,10 @@ def repository(config: Config) -> Repository:
         min_overlap=stories.min_overlap,
         min_jaccard=stories.min_jaccard,
     )
-    engine = open_engine(config.database.url, busy_timeout_seconds=config.database.busy_timeout_seconds)
+    # A migration runs in a child process: the command keeps working after it, without Alembic.
+    engine = open_engine(
+        config.database.url, busy_timeout_seconds=config.database.busy_timeout_seconds, migrate_apart=True
+    )
     return Repository(engine, rules)
 
 

@@ -5,6 +5,8 @@ The schema comes from the Alembic migrations (``monitor.store.migrate``), applie
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import create_engine
 
+from monitor.errors import StorageError
 from monitor.store import tables  # noqa: F401  (registers the tables)
-from monitor.store.migrate import check_tables, upgrade
+from monitor.store.migrate import check_tables, needs_upgrade, upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Prepared statements each SQLite connection keeps (Python's default: 128). A poll runs some 20
@@ -31,14 +34,21 @@ SQLITE_WAL_AUTOCHECKPOINT = 10_000
 
 
 def open_engine(
-    url: str, *, migrate: bool = True, busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000
+    url: str,
+    *,
+    migrate: bool = True,
+    busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
+    migrate_apart: bool = False,
 ) -> Engine:
     """An engine for ``url``; with ``migrate`` the schema is first brought to the newest revision.
 
     ``busy_timeout_seconds`` (SQLite): how long a statement waits for another connection's lock
-    before failing with "database is locked".
+    before failing with "database is locked". With ``migrate_apart`` a migration that must run
+    runs in a child process (``migrate_in_child``), so this process never loads Alembic.
     """
+    given = url  # for a migration in a child process, which opens its own engine
     parsed = make_url(url)
+    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, parsed.database, int(busy_timeout_seconds * 1000))
     else:
@@ -47,12 +57,47 @@ def open_engine(
         engine = create_engine(url, pool_pre_ping=True)
     if migrate:
         try:
-            upgrade(engine)
+            # An in-memory database would be another, empty one in the child.
+            if migrate_apart and not in_memory:
+                migrate_in_child(engine, given, busy_timeout_seconds)
+            else:
+                upgrade(engine)
             check_tables(engine)
         except BaseException:
             engine.dispose()
             raise
     return engine
+
+
+# The child imports this very package (not another ``monitor`` that its working directory may hold).
+_UPGRADE_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from monitor.store.upgrade import main; raise SystemExit(main(sys.argv[1:]))"
+)
+
+
+def migrate_in_child(engine: Engine, url: str, busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
+    """Bring the schema to the newest revision in a child process, when it is not there yet.
+
+    Alembic, Mako (and Pygments, which Mako loads when it is installed) and the migration
+    scripts take about 8 MB that a process keeps once it has loaded them: the commands that
+    go on working after a migration (``monitor poll``, ``monitor run``) migrate an empty or old
+    database in a child, which exits with it. A database already at the newest revision costs
+    one query here, as with ``upgrade``. The URL goes to the child on its standard input, not
+    its command line (it may hold a password).
+    """
+    if not needs_upgrade(engine):
+        return
+    done = subprocess.run(
+        [sys.executable, "-c", _UPGRADE_CHILD, str(Path(__file__).parents[2]), str(busy_timeout_seconds)],
+        input=url,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise StorageError(lines[-1] if lines else f"the schema migration exited with status {done.returncode}")
 
 
 def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engine:

@@ -135,6 +135,16 @@ def status(engine: Engine) -> SchemaStatus:
     return SchemaStatus(current, head_revision())
 
 
+def needs_upgrade(engine: Engine) -> bool:
+    """Whether ``upgrade`` has anything to do (a database it cannot read fails as ``upgrade`` would)."""
+    try:
+        with engine.connect() as connection:
+            current = current_revision(connection)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot migrate the database schema: {_first_line(exc)}") from exc
+    return current != head_revision()
+
+
 def upgrade(engine: Engine) -> SchemaStatus:
     """Migrate to the newest revision; return the status before the upgrade."""
     head = head_revision()
