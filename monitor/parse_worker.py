@@ -11,6 +11,7 @@ event loop nor the database, the HTTP client, the matcher or BeautifulSoup (see
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 import time
@@ -77,17 +78,38 @@ _M_MMAP_THRESHOLD = -3  # mallopt's parameter numbers (malloc.h)
 _M_ARENA_MAX = -8
 
 
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt  # noqa: B018  (glibc's; musl and macOS have neither it nor malloc_trim)
+        libc.malloc_trim  # noqa: B018
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do their own thing
+        return None
+    return libc
+
+
 def tune_allocator() -> bool:
     """Make freed large blocks go back to the OS at once and bound the malloc arenas (glibc only;
     elsewhere nothing changes). Call it before the process starts its threads."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do their own thing
+    libc = _glibc()
+    if libc is None:
         return False
     if "MALLOC_ARENA_MAX" not in os.environ:
-        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+
+
+def release_free_memory() -> bool:
+    """Give the free pages inside glibc's heaps back to the OS (``malloc_trim``; glibc only).
+
+    Freed blocks under the mmap threshold stay in the heap, and between the blocks still in use
+    they cannot be given back by the heap's usual trimming of its top: after each poll the main
+    process's heap held another few MB of such holes (12 MB free of 48 at the peak of a cold
+    1,000-feed cycle). A call takes well under a millisecond. True when glibc released anything.
+    """
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
 
 
 PARENT_CHECK_SECONDS = 1.0

@@ -55,7 +55,7 @@ from monitor.identity import identify, url_key
 from monitor.match import Matcher
 from monitor.notify.outbox import DeliveryReport
 from monitor.parse.feed import parse_feed
-from monitor.parse_worker import IdentifiedFeed, parse_and_identify
+from monitor.parse_worker import IdentifiedFeed, parse_and_identify, release_free_memory
 from monitor.store import PollRecord, Repository
 from monitor.types import (
     Article,
@@ -643,7 +643,11 @@ def _store(
         max_age=decide.max_age(headers),
         ttl_minutes=harvest.ttl_minutes,
     )
-    return _commit(source, outcome, matched, repo, matcher, context, plan.updates, harvest.fingerprints)
+    stored = _commit(source, outcome, matched, repo, matcher, context, plan.updates, harvest.fingerprints)
+    # The poll's items, their matches and the statements' rows are free now: give the heap's free
+    # pages back, or the peak of a cold cycle holds the fragments of every poll stored before it.
+    release_free_memory()
+    return stored
 
 
 def _commit_many(
