@@ -176,7 +176,7 @@ class PollingConfig(Frozen):
     pause_after_failures: int = Field(10, ge=0, le=10_000)
     # …and probed again at this interval; one success resumes it.
     probe_interval_minutes: float = Field(24 * 60, gt=0, le=30 * 24 * 60)
-    # Processes that parse fetched feeds; None: one per core (at most 4), 0: parse in the main process.
+    # Processes that parse fetched feeds; None: one per core but one (at most 4), 0: parse in the main process.
     parse_workers: int | None = Field(None, ge=0, le=64)
     # Plain RSS 2.0 / Atom feeds read by lxml (same entries, several times faster); false: feedparser only.
     fast_parser: bool = True

@@ -2,7 +2,8 @@
 
 A cold cycle over many feeds is nearly all parsing, and parsing is pure Python: one process can
 use one core. ``ParsePool`` runs ``parse_and_identify`` in worker processes so a poll uses every
-core, while the event loop keeps fetching and the main process stores and matches.
+core, while the event loop keeps fetching and the main process stores and matches (a core's
+work of its own: by default one worker per core but one).
 
 - Workers are started by a fork server that has imported only ``monitor.parse_worker`` (the
   parser, ``identity`` and ``cluster``; not this module and its event loop, the database, the
@@ -51,13 +52,20 @@ _HTML_JOBS = ("monitor.parse.page", "monitor.parse.article")
 
 
 def default_workers(sources: int | None = None) -> int:
-    """One worker per core, at most ``MAX_AUTO_WORKERS``; none on a single core (no one to share with).
+    """One worker per core but one, at most ``MAX_AUTO_WORKERS``; none on a single core (no one to
+    share with).
+
+    The main process keeps a core busy itself in a cold cycle: it stores, clusters and matches
+    every item, the longer half of the work (on the bench's 1,000 feeds 48.7 s of Python against
+    the pool's 35.4 s). On two cores one worker keeps up with it: a second made the cycle no
+    faster (three pairs, bench/analysis.md, 2026-11-23) and added 13 MB to the poll's peak (its
+    own pages and the fork server's copies of those it touches).
 
     Given the number of ``sources`` to poll, none below ``POOL_MIN_SOURCES`` either."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores < 2 or (sources is not None and sources < POOL_MIN_SOURCES):
         return 0
-    return min(cores, MAX_AUTO_WORKERS)
+    return min(cores - 1, MAX_AUTO_WORKERS)
 
 
 class ParsePool:

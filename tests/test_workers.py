@@ -90,9 +90,12 @@ async def test_a_worker_that_dies_costs_one_feed_and_the_pool_recovers() -> None
     assert len(feed.items) == 4
 
 
-def test_one_worker_per_core_by_default() -> None:
+def test_one_worker_per_core_but_the_main_process_s_by_default() -> None:
+    """The main process stores and matches: a core's work of its own (issue #8: a second worker
+    on two cores made the cycle no faster and held 13 MB more at its peak)."""
     cores = len(os.sched_getaffinity(0))
-    assert default_workers() == (0 if cores < 2 else min(cores, 4))
+    assert default_workers() == (0 if cores < 2 else min(cores - 1, 4))
+    assert default_workers(sources=1000) == default_workers()
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -146,7 +149,7 @@ def _exists(pid: int) -> bool:
 def test_a_configuration_of_few_sources_parses_in_the_main_process() -> None:
     cores = len(os.sched_getaffinity(0))
     assert default_workers(sources=POOL_MIN_SOURCES - 1) == 0
-    assert default_workers(sources=POOL_MIN_SOURCES) == (0 if cores < 2 else min(cores, 4))
+    assert default_workers(sources=POOL_MIN_SOURCES) == (0 if cores < 2 else min(cores - 1, 4))
     assert ParsePool(sources=3).workers == 0
     assert ParsePool(2, sources=3).workers == 2  # a configured number is honoured
 
