@@ -1,11 +1,13 @@
 """What runs in a parse worker: the CPU-bound half of polling a feed (parse, identify,
 fingerprint), and the worker's start-up.
 
-The parse pool's fork server imports only this module (``monitor.workers`` holds the pool,
-which the workers never use), and each worker is forked from it: what this module imports is
-in every worker process. So it imports the parser, ``identity`` and ``cluster``, and neither the
-event loop nor the database, the HTTP client, the matcher or BeautifulSoup (see
-``monitor.parse.normalize``).
+The parse pool's fork server imports only this module and the feed parser (``monitor.workers``
+holds the pool, which the workers never use), and each worker is forked from it: what they
+import is in every worker process. So this module imports ``identity`` and ``cluster``, and
+neither the event loop nor the database, the HTTP client, the matcher or BeautifulSoup (see
+``monitor.parse.normalize``). The feed parser itself (feedparser, lxml) is imported by the job,
+so the main process, which imports this module to read what the workers send back, holds it
+only when it parses itself (no workers).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from dataclasses import dataclass
 
 from monitor.cluster import Fingerprint, fingerprint
 from monitor.identity import KeyPolicy, check_guids, choose_key_policy, identify
-from monitor.parse.feed import parse_feed
 from monitor.types import Item
 
 
@@ -49,6 +50,11 @@ def parse_and_identify(
     fast_parser: bool = True,
 ) -> IdentifiedFeed:
     """Parse one fetched feed and give each entry its identity (pure: runs in a worker)."""
+    # Imported here, and by the fork server before it forks the workers (monitor.workers): the
+    # main process unpickles what the workers send back but, with workers, parses nothing, and
+    # feedparser and lxml would take about 3 MB of its peak.
+    from monitor.parse.feed import parse_feed
+
     parsed = parse_feed(body, headers, base_url, fast=fast_parser)
     guids = check_guids(parsed.entries)
     policy = choose_key_policy(KeyPolicy(key_policy), guids)

@@ -54,7 +54,6 @@ from monitor.fetch import Fetcher, FetchLimits, RobotsCache
 from monitor.identity import identify, url_key
 from monitor.match import Matcher
 from monitor.notify.outbox import DeliveryReport
-from monitor.parse.feed import parse_feed
 from monitor.parse_worker import IdentifiedFeed, parse_and_identify, release_free_memory
 from monitor.store import PollRecord, Repository
 from monitor.types import (
@@ -753,6 +752,8 @@ async def preview_source(source: FeedSource, fetcher: Fetcher, matcher: Matcher,
         results = await articles.read_all([link.url for link in links], source.selectors, source.name)
         previews = [_preview_link(source, matcher, link, result) for link, result in zip(links, results, strict=True)]
         return SourcePreview(source, response.final_url, listing.title, len(listing.links), tuple(previews))
+    from monitor.parse.feed import parse_feed  # feedparser and lxml: a poll with workers never needs them here
+
     parsed = parse_feed(response.body, response.headers, response.final_url)
     items = [identify(source.name, entry, source.language) for entry in parsed.entries[:limit]]
     read: dict[str, ArticleResult] = {}

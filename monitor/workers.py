@@ -47,6 +47,9 @@ POOL_MIN_SOURCES = 100
 # several large ones holds one large parse at once. Ordinary feeds (tens to hundreds of KB) are
 # far below it and keep every worker busy.
 LARGE_BODY_BYTES = 512 * 1024
+# The feed parser (feedparser, lxml), which parse_and_identify imports on first use: the fork
+# server imports it once for every worker.
+_FEED_PARSER = "monitor.parse.feed"
 # The jobs of page sources and full-text feeds (monitor.pipeline hands them to the pool).
 _HTML_JOBS = ("monitor.parse.page", "monitor.parse.article")
 
@@ -82,7 +85,7 @@ class ParsePool:
         self.workers = default_workers(sources) if workers is None else workers
         # Page sources and full-text feeds are read with BeautifulSoup: when there are any, the
         # fork server imports it once for every worker, else no worker holds it (about 5 MB).
-        self._preload = [start_worker.__module__, *(_HTML_JOBS if html_pages else ())]
+        self._preload = [start_worker.__module__, _FEED_PARSER, *(_HTML_JOBS if html_pages else ())]
         # Handed to parse_and_identify by the pipeline: False reads every feed with feedparser.
         self.fast_parser = fast_parser
         tune_allocator()  # parsing in this process (workers=0) and the bodies it fetches

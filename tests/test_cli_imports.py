@@ -9,7 +9,9 @@ and ``monitor check`` the database, the HTTP client and the parsers besides.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +76,19 @@ def test_a_poll_of_feeds_imports_neither_the_daemon_nor_the_digest_renderer_nor_
         assert receiver.accepted, "the poll sent its alerts"
     assert "monitor.pipeline" in modules
     assert loaded(modules, DAEMON_ONLY + DIGEST_ONLY + SOURCES_ONLY + PAGES_ONLY) == []
+
+
+def test_a_poll_with_parse_workers_leaves_the_feed_parser_to_them(server: LocalServer, tmp_path: Path) -> None:
+    """The main process reads what the workers send back but parses nothing itself: feedparser and
+    lxml (about 3 MB of a cold poll's peak) are in the workers only (issue #8)."""
+    feed = (FIXTURES / "feeds" / "en_rss.xml").read_bytes()
+    sources = [feed_source("wire", server.add("/en.xml", feed), "en", "international")]
+    config = write_config(tmp_path, sources, polling={"parse_workers": 1})
+    modules = imported_by(tmp_path, "--config", str(config), "poll", "--once")
+    assert "monitor.parse_worker" in modules
+    assert loaded(modules, ("feedparser", "lxml", "monitor.parse.feed")) == []
+    with contextlib.closing(sqlite3.connect(tmp_path / "monitor.db")) as db:
+        assert db.execute("SELECT count(*) FROM items").fetchone()[0] > 0, "the worker parsed the feed"
 
 
 def test_check_reads_the_configuration_and_nothing_else(tmp_path: Path) -> None:
