@@ -100,8 +100,10 @@ class RssSampler:
       per process: an upper bound, not the memory the tree occupies.
     - PSS splits each shared page among the processes sharing it, so the PSS summed over the tree
       at one instant (``peak_tree_pss``) is the physical memory the tree occupies then, and
-      ``peak_own_pss`` / ``peak_pool_pss`` are its parts: the process itself and its descendants
-      (the parse pool: fork server, resource tracker, workers).
+      ``peak_own_pss`` / ``peak_pool_pss`` are its parts at that instant: the process itself and
+      its descendants (the parse pool: fork server, resource tracker, workers). Parts, not each
+      one's own peak: a child that ends before the tree's peak (a poll migrating an empty
+      database in a child process) is no part of it.
 
     RSS is cheap to read (``/proc/PID/status``); PSS walks every mapping (``smaps_rollup``: milliseconds
     for a large process, and it holds the process's memory-map lock), so it is read every
@@ -128,9 +130,9 @@ class RssSampler:
             self.peak_tree = max(self.peak_tree, sum(sizes))
             if samples % self.pss_every == 0:
                 shares = [pss_bytes(p) for p in pids]
-                self.peak_tree_pss = max(self.peak_tree_pss, sum(shares))
-                self.peak_own_pss = max(self.peak_own_pss, shares[0])
-                self.peak_pool_pss = max(self.peak_pool_pss, sum(shares[1:]))
+                if sum(shares) > self.peak_tree_pss:
+                    self.peak_tree_pss = sum(shares)
+                    self.peak_own_pss, self.peak_pool_pss = shares[0], sum(shares[1:])
             samples += 1
             self._stop.wait(self.interval)
 

@@ -226,11 +226,41 @@ def test_the_sampled_peak_of_a_tree_counts_the_pages_a_forked_worker_shares_once
         # PSS holds them once, split between the process and its worker.
         assert 64 * mb <= sampler.peak_tree_pss <= sampler.peak_tree - 48 * mb
         assert sampler.peak_own_pss >= 32 * mb and sampler.peak_pool_pss >= 32 * mb
-        assert sampler.peak_own_pss + sampler.peak_pool_pss >= sampler.peak_tree_pss
+        assert sampler.peak_own_pss + sampler.peak_pool_pss == sampler.peak_tree_pss
     finally:
         for pid in tree_pids(process.pid)[::-1]:
             os.kill(pid, 9)
         process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+# A child holds 32 MB for a moment and ends (as a poll's migration child does); then the process
+# itself grows by 64 MB.
+_EARLY_CHILD = """
+import os, subprocess, sys, time
+print("ready", flush=True)
+time.sleep(0.5)
+subprocess.run([sys.executable, "-c", "import os, time; held = os.urandom(32 << 20); time.sleep(1)"], check=True)
+held = os.urandom(64 << 20)
+time.sleep(1.5)
+"""
+
+
+def test_the_parts_of_a_tree_s_peak_leave_out_a_child_that_ended_before_it() -> None:
+    process = subprocess.Popen([sys.executable, "-c", _EARLY_CHILD], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        with RssSampler(process.pid, interval=0.05, pss_every=1) as sampler:
+            process.wait(timeout=30)
+        mb = 1 << 20
+        assert sampler.peak_own_pss >= 64 * mb
+        assert sampler.peak_pool_pss < 8 * mb, "the child that held 32 MB had ended before the tree's peak"
+        assert sampler.peak_own_pss + sampler.peak_pool_pss == sampler.peak_tree_pss
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
         if process.stdout is not None:
             process.stdout.close()
 
