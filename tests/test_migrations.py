@@ -197,3 +197,13 @@ def test_a_migration_that_fails_in_the_child_process_is_a_storage_error(tmp_path
     finally:
         engine.dispose()
     assert "a-file" in raised.value.message
+
+
+def test_a_postgresql_url_keeps_its_password_when_its_driver_is_chosen() -> None:
+    # "postgresql://" gets the psycopg driver; the password must reach the server as written.
+    engine = open_engine("postgresql://monitor:s3cret@127.0.0.1:5432/news", migrate=False)
+    try:
+        assert engine.url.drivername == "postgresql+psycopg"
+        assert engine.url.password == "s3cret"
+    finally:
+        engine.dispose()

@@ -57,9 +57,9 @@ def open_engine(
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, parsed.database, int(busy_timeout_seconds * 1000))
     else:
-        if parsed.drivername == "postgresql":
-            url = str(parsed.set(drivername="postgresql+psycopg"))
-        engine = create_engine(url, pool_pre_ping=True)
+        # The URL object itself, not str() of it: str() writes the password as "***".
+        target = parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+        engine = create_engine(target, pool_pre_ping=True)
     if migrate:
         try:
             # An in-memory database would be another, empty one in the child.
