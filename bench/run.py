@@ -181,8 +181,10 @@ class Bench:
             wall=wall,
             command=float(data["command"]),
             imports=float(data["imports"]),
-            peak_tree_rss=max(sampler.peak_tree, int(data["maxrss_self"])),
-            peak_own_rss=max(sampler.peak_own, int(data["maxrss_self"])),
+            # Sampled only: the command's own ru_maxrss holds this runner's pages too (a child's
+            # peak RSS starts at its parent's when it is spawned), 175 MB in every row of a run.
+            peak_tree_rss=sampler.peak_tree,
+            peak_own_rss=sampler.peak_own,
             peak_tree_pss=sampler.peak_tree_pss,
             check=check,
             summary=" ".join(data.get("summary", [])),
