@@ -127,22 +127,21 @@ def current_revision(connection: Connection) -> str | None:
 
 
 def status(engine: Engine) -> SchemaStatus:
-    try:
-        with engine.connect() as connection:
-            current = current_revision(connection)
-    except SQLAlchemyError as exc:
-        raise StorageError(f"cannot read the schema revision: {_first_line(exc)}") from exc
-    return SchemaStatus(current, head_revision())
+    return SchemaStatus(_read_revision(engine, "cannot read the schema revision"), head_revision())
 
 
 def needs_upgrade(engine: Engine) -> bool:
     """Whether ``upgrade`` has anything to do (a database it cannot read fails as ``upgrade`` would)."""
+    return _read_revision(engine, "cannot migrate the database schema") != head_revision()
+
+
+def _read_revision(engine: Engine, failure: str) -> str | None:
+    """The database's revision; a database that cannot be read raises ``StorageError(failure: …)``."""
     try:
         with engine.connect() as connection:
-            current = current_revision(connection)
+            return current_revision(connection)
     except SQLAlchemyError as exc:
-        raise StorageError(f"cannot migrate the database schema: {_first_line(exc)}") from exc
-    return current != head_revision()
+        raise StorageError(f"{failure}: {_first_line(exc)}") from exc
 
 
 def upgrade(engine: Engine) -> SchemaStatus:
